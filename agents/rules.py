@@ -1,0 +1,259 @@
+"""Update rules as agents: validated, named wrappers around a GradientTransformation.
+
+Why: in a game each player is an agent that maps an observation (its gradient and parameters)
+to an action (the change to its parameters). `UpdateRule.update` is the pure functional core
+for batched or graph-captured loops; `UpdateRule.act` is the stateful agent interface.
+The named rules reproduce torch.optim's formulas but also accept negative momentum and beta1.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional, Union
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents._checks import check_flag, check_number
+from agents.transforms import (
+    GradientTransformation,
+    Hyperparameter,
+    State,
+    _is_zero,
+    add_decayed_weights,
+    chain,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    trace,
+)
+
+Array = Union[Tensor, np.ndarray]
+
+
+def _format(value: Any) -> str:
+    """Short repr for hyper-parameters: tensors with several entries show only their shape."""
+    if isinstance(value, Tensor):
+        return repr(value.item()) if value.numel() == 1 else f"Tensor(shape={list(value.shape)})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(_format(v) for v in value) + ")"
+    return repr(value)
+
+
+class UpdateRule:
+    """An agent that turns gradients into parameter changes.
+
+    `init(params)` and `update(grads, state, params) -> (delta, state)` are pure: delta is the
+    change to ADD to params, and params may carry leading batch dims ``(..., P)``.
+    `act(observation)` keeps its own state, so one instance drives exactly one player; use a
+    separate instance (or the functional core) for each player.
+    """
+
+    def __init__(
+        self,
+        transform: GradientTransformation,
+        *,
+        name: Optional[str] = None,
+        hyperparameters: Optional[Mapping[str, Any]] = None,
+    ) -> None:
+        self.transform = transform
+        self.name = name or type(self).__name__
+        self._hyperparameters = dict(hyperparameters or {})
+        self._state: Optional[State] = None
+        self._state_key: Optional[tuple] = None
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        """The hyper-parameters the rule was built with (a copy)."""
+        return dict(self._hyperparameters)
+
+    @property
+    def state(self) -> Optional[State]:
+        """The state kept by `act`; None before the first call or after `reset`."""
+        return self._state
+
+    def init(self, params: Tensor) -> State:
+        """Fresh state for `params` of shape (..., P)."""
+        return self.transform.init(params)
+
+    def update(self, grads: Tensor, state: State, params: Tensor) -> tuple[Tensor, State]:
+        """Returns (delta, new_state); the step is `params + delta`."""
+        return self.transform.update(grads, state, params)
+
+    def act(self, observation: Mapping[str, Array]) -> Array:
+        """Delta for observation {"gradient", "parameters"}, updating the internal state.
+
+        The state is created on the first call and re-created when the parameters' shape, dtype
+        or device changes. NumPy observations are computed in float32 and answered with a new
+        float32 array; torch observations are answered with a tensor.
+        """
+        grads, params = observation["gradient"], observation["parameters"]
+        from_numpy = not isinstance(grads, Tensor)
+        if from_numpy:
+            grads = torch.as_tensor(grads, dtype=torch.float32)
+            params = torch.as_tensor(params, dtype=torch.float32)
+        key = (params.shape, params.dtype, params.device)
+        with torch.no_grad():
+            if self._state is None or key != self._state_key:
+                self._state, self._state_key = self.init(params), key
+            delta, self._state = self.update(grads, self._state, params)
+        return delta.cpu().numpy().astype(np.float32) if from_numpy else delta
+
+    def reset(self) -> None:
+        """Forgets the state kept by `act`."""
+        self._state, self._state_key = None, None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={_format(v)}" for k, v in self._hyperparameters.items())
+        return f"{self.name}({args})"
+
+
+def _decay(weight_decay: Hyperparameter) -> list[GradientTransformation]:
+    """Adds weight_decay * params: before a scaler it is torch's L2 decay, after it AdamW's
+    decoupled decay. Omitted when it is a literal zero, as in torch."""
+    return [] if _is_zero(weight_decay) else [add_decayed_weights(weight_decay)]
+
+
+def _check_lr_and_decay(owner: str, lr: Any, weight_decay: Any) -> None:
+    check_number(owner, "lr", lr, low=0.0)
+    check_number(owner, "weight_decay", weight_decay, low=0.0)
+
+
+class SGD(UpdateRule):
+    """Gradient descent: delta = -lr * (g + weight_decay * p), as torch.optim.SGD."""
+
+    def __init__(self, lr: Hyperparameter, weight_decay: Hyperparameter = 0.0) -> None:
+        _check_lr_and_decay(type(self).__name__, lr, weight_decay)
+        super().__init__(
+            chain(*_decay(weight_decay), scale_by_learning_rate(lr)),
+            hyperparameters={"lr": lr, "weight_decay": weight_decay},
+        )
+
+
+class Momentum(UpdateRule):
+    """Heavy ball with torch.optim.SGD's buffer semantics; momentum may be negative.
+
+    As in torch, a literal momentum of 0 disables the buffer (and so dampening).
+    """
+
+    def __init__(
+        self,
+        lr: Hyperparameter,
+        momentum: Hyperparameter = 0.9,
+        dampening: Hyperparameter = 0.0,
+        weight_decay: Hyperparameter = 0.0,
+    ) -> None:
+        owner = type(self).__name__
+        _check_lr_and_decay(owner, lr, weight_decay)
+        check_number(owner, "momentum", momentum, low=-1.0, high=1.0, low_open=True)
+        check_number(owner, "dampening", dampening, low=0.0, high=1.0, high_open=False)
+        buffer = [] if _is_zero(momentum) else [trace(momentum, dampening)]
+        super().__init__(
+            chain(*_decay(weight_decay), *buffer, scale_by_learning_rate(lr)),
+            hyperparameters={"lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay},
+        )
+
+
+class Nesterov(UpdateRule):
+    """Nesterov momentum as torch.optim.SGD(nesterov=True); momentum may be negative."""
+
+    def __init__(
+        self, lr: Hyperparameter, momentum: Hyperparameter = 0.9, weight_decay: Hyperparameter = 0.0
+    ) -> None:
+        owner = type(self).__name__
+        _check_lr_and_decay(owner, lr, weight_decay)
+        check_number(owner, "momentum", momentum, low=-1.0, high=1.0, low_open=True)
+        super().__init__(
+            chain(*_decay(weight_decay), trace(momentum, nesterov=True), scale_by_learning_rate(lr)),
+            hyperparameters={"lr": lr, "momentum": momentum, "weight_decay": weight_decay},
+        )
+
+
+class Adam(UpdateRule):
+    """Adam as torch.optim.Adam; beta1 may be negative. `decoupled_weight_decay=True` is AdamW."""
+
+    def __init__(
+        self,
+        lr: Hyperparameter = 1e-3,
+        betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
+        eps: Hyperparameter = 1e-8,
+        weight_decay: Hyperparameter = 0.0,
+        amsgrad: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        _check_lr_and_decay(owner, lr, weight_decay)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        beta1, beta2 = betas
+        check_number(owner, "betas[0] (beta1)", beta1, low=-1.0, high=1.0, low_open=True)
+        check_number(owner, "betas[1] (beta2)", beta2, low=0.0, high=1.0)
+        check_number(owner, "eps", eps, low=0.0)
+        check_flag(owner, "amsgrad", amsgrad)
+        check_flag(owner, "decoupled_weight_decay", decoupled_weight_decay)
+        adam = scale_by_adam(beta1, beta2, eps, amsgrad)
+        if decoupled_weight_decay:
+            steps = [adam, *_decay(weight_decay), scale_by_learning_rate(lr)]
+        else:
+            steps = [*_decay(weight_decay), adam, scale_by_learning_rate(lr)]
+        super().__init__(
+            chain(*steps),
+            hyperparameters={
+                "lr": lr,
+                "betas": (beta1, beta2),
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "amsgrad": amsgrad,
+                "decoupled_weight_decay": decoupled_weight_decay,
+            },
+        )
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as torch.optim.AdamW (default weight_decay 1e-2)."""
+
+    def __init__(
+        self,
+        lr: Hyperparameter = 1e-3,
+        betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
+        eps: Hyperparameter = 1e-8,
+        weight_decay: Hyperparameter = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True)
+        del self._hyperparameters["decoupled_weight_decay"]
+
+
+class RMSprop(UpdateRule):
+    """RMSprop as torch.optim.RMSprop; momentum may be negative."""
+
+    def __init__(
+        self,
+        lr: Hyperparameter = 1e-2,
+        alpha: Hyperparameter = 0.99,
+        eps: Hyperparameter = 1e-8,
+        weight_decay: Hyperparameter = 0.0,
+        momentum: Hyperparameter = 0.0,
+        centered: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        _check_lr_and_decay(owner, lr, weight_decay)
+        check_number(owner, "alpha", alpha, low=0.0, high=1.0)
+        check_number(owner, "eps", eps, low=0.0)
+        check_number(owner, "momentum", momentum, low=-1.0, high=1.0, low_open=True)
+        check_flag(owner, "centered", centered)
+        super().__init__(
+            chain(
+                *_decay(weight_decay),
+                scale_by_rms(alpha, eps, centered, momentum),
+                scale_by_learning_rate(lr),
+            ),
+            hyperparameters={
+                "lr": lr,
+                "alpha": alpha,
+                "eps": eps,
+                "weight_decay": weight_decay,
+                "momentum": momentum,
+                "centered": centered,
+            },
+        )

@@ -1,0 +1,241 @@
+"""Composable gradient transformations on flat parameter tensors (Optax style, torch inside).
+
+Why: an update rule is a pure function ``(updates, state, params) -> (updates, state)``.
+Chaining small ones rebuilds torch.optim's rules and their game-theoretic variants (negative
+momentum, per-game hyper-parameters) without rewriting each. Every operation is elementwise on
+tensors of shape ``(..., P)``; reductions run over the last dim only, so N games can run in
+lockstep. Step counters are device tensors and nothing reads tensor values on the host, so an
+update can be captured in a CUDA graph.
+
+Hyper-parameters are Python numbers or tensors broadcastable to the batch shape, e.g. ``(N, 1)``
+for one value per game; keep such tensors on the parameters' device to avoid host copies.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple, Optional, Union
+
+import torch
+from torch import Tensor
+
+Hyperparameter = Union[float, Tensor]
+State = Any  # a NamedTuple of tensors, or a tuple of such states (see `chain`)
+
+
+class GradientTransformation(NamedTuple):
+    """A pair of pure functions: `init(params) -> state`, `update(updates, state, params)`."""
+
+    init: Callable[[Tensor], State]
+    update: Callable[[Tensor, State, Optional[Tensor]], tuple[Tensor, State]]
+
+
+class EmptyState(NamedTuple):
+    """State of a stateless transformation."""
+
+
+class TraceState(NamedTuple):
+    """Momentum buffer and the number of steps taken (0-d int64 tensor)."""
+
+    count: Tensor
+    momentum_buffer: Tensor
+
+
+class AdamState(NamedTuple):
+    """Adam moments; `nu_max` is the running maximum of `nu` (AMSGrad) or None."""
+
+    count: Tensor
+    mu: Tensor
+    nu: Tensor
+    nu_max: Optional[Tensor]
+
+
+class RmsState(NamedTuple):
+    """RMSprop averages; `mu` (centered) and `momentum_buffer` are None when unused."""
+
+    nu: Tensor
+    mu: Optional[Tensor]
+    momentum_buffer: Optional[Tensor]
+
+
+def _like(value: Hyperparameter, ref: Tensor) -> Hyperparameter:
+    """Casts a tensor hyper-parameter to `ref`'s device and dtype; numbers pass through."""
+    if isinstance(value, Tensor):
+        return value.to(device=ref.device, dtype=ref.dtype)
+    return value
+
+
+def _is_zero(value: Hyperparameter) -> bool:
+    """True for a Python number equal to 0 (tensors are never treated as known zeros)."""
+    return not isinstance(value, Tensor) and value == 0
+
+
+def _zero_count(params: Tensor) -> Tensor:
+    return torch.zeros((), dtype=torch.int64, device=params.device)
+
+
+def _one_minus_power(beta: Hyperparameter, count: Tensor, ref: Tensor) -> Tensor:
+    """1 - beta**count in float64 (as torch.optim does on the host), except where the device lacks it."""
+    wide = torch.float32 if ref.device.type == "mps" else torch.float64
+    if isinstance(beta, Tensor):
+        beta = beta.to(device=ref.device, dtype=wide)
+    return 1 - torch.pow(beta, count.to(wide))
+
+
+def identity() -> GradientTransformation:
+    """Leaves updates unchanged."""
+
+    def init(params: Tensor) -> EmptyState:
+        return EmptyState()
+
+    def update(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
+        return updates, state
+
+    return GradientTransformation(init, update)
+
+
+def chain(*transforms: GradientTransformation) -> GradientTransformation:
+    """Applies `transforms` in order; the state is the tuple of their states."""
+
+    def init(params: Tensor) -> tuple:
+        return tuple(t.init(params) for t in transforms)
+
+    def update(updates: Tensor, state: tuple, params: Optional[Tensor] = None):
+        new_state = []
+        for t, s in zip(transforms, state):
+            updates, s = t.update(updates, s, params)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def scale(factor: Hyperparameter) -> GradientTransformation:
+    """Multiplies updates by `factor`."""
+
+    def init(params: Tensor) -> EmptyState:
+        return EmptyState()
+
+    def update(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
+        return updates * _like(factor, updates), state
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_learning_rate(lr: Hyperparameter) -> GradientTransformation:
+    """Multiplies updates by -lr, turning a descent direction into the change to add to params."""
+    return scale(-lr)
+
+
+def add_decayed_weights(weight_decay: Hyperparameter) -> GradientTransformation:
+    """Adds `weight_decay * params` (L2 penalty's gradient; decoupled when placed after a scaler)."""
+
+    def init(params: Tensor) -> EmptyState:
+        return EmptyState()
+
+    def update(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
+        if params is None:
+            raise ValueError("add_decayed_weights needs params, got None")
+        return updates + _like(weight_decay, updates) * params, state
+
+    return GradientTransformation(init, update)
+
+
+def trace(
+    momentum: Hyperparameter, dampening: Hyperparameter = 0.0, nesterov: bool = False
+) -> GradientTransformation:
+    """Momentum buffer with torch.optim.SGD's semantics.
+
+    First step: buf = g; afterwards buf = momentum * buf + (1 - dampening) * g.
+    Output: buf, or g + momentum * buf with `nesterov`. Any momentum value is accepted,
+    including negative ones.
+    """
+
+    def init(params: Tensor) -> TraceState:
+        return TraceState(_zero_count(params), torch.zeros_like(params))
+
+    def update(updates: Tensor, state: TraceState, params: Optional[Tensor] = None):
+        mu = _like(momentum, updates)
+        damped = (1 - _like(dampening, updates)) * updates
+        buf = torch.where(state.count == 0, updates, mu * state.momentum_buffer + damped)
+        out = updates + mu * buf if nesterov else buf
+        return out, TraceState(state.count + 1, buf)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adam(
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
+    eps: Hyperparameter = 1e-8,
+    amsgrad: bool = False,
+) -> GradientTransformation:
+    """Adam's direction with torch.optim.Adam's formulas.
+
+    mu = lerp(mu, g, 1 - b1); nu = b2 * nu + (1 - b2) * g**2 (AMSGrad: running max of nu);
+    output (mu / (1 - b1**t)) / (sqrt(nu) / sqrt(1 - b2**t) + eps). b1 may be negative.
+    """
+
+    def init(params: Tensor) -> AdamState:
+        nu_max = torch.zeros_like(params) if amsgrad else None
+        return AdamState(_zero_count(params), torch.zeros_like(params), torch.zeros_like(params), nu_max)
+
+    def update(updates: Tensor, state: AdamState, params: Optional[Tensor] = None):
+        beta1, beta2 = _like(b1, updates), _like(b2, updates)
+        count = state.count + 1
+        mu = torch.lerp(state.mu, updates, 1 - beta1)
+        nu = beta2 * state.nu + (1 - beta2) * updates * updates
+        nu_max = torch.maximum(state.nu_max, nu) if amsgrad else None
+        correction1 = _one_minus_power(b1, count, updates).to(updates.dtype)
+        correction2_sqrt = _one_minus_power(b2, count, updates).sqrt().to(updates.dtype)
+        denom = (nu_max if amsgrad else nu).sqrt() / correction2_sqrt + _like(eps, updates)
+        return mu / correction1 / denom, AdamState(count, mu, nu, nu_max)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rms(
+    alpha: Hyperparameter = 0.99,
+    eps: Hyperparameter = 1e-8,
+    centered: bool = False,
+    momentum: Hyperparameter = 0.0,
+) -> GradientTransformation:
+    """RMSprop's direction with torch.optim.RMSprop's formulas.
+
+    nu = alpha * nu + (1 - alpha) * g**2; centered: mu = lerp(mu, g, 1 - alpha) and nu - mu**2
+    replaces nu; d = g / (sqrt(.) + eps). With momentum (a nonzero number or any tensor), a
+    buffer buf = momentum * buf + d (starting from zeros) is returned instead of d.
+    """
+    use_momentum = not _is_zero(momentum)
+
+    def init(params: Tensor) -> RmsState:
+        return RmsState(
+            torch.zeros_like(params),
+            torch.zeros_like(params) if centered else None,
+            torch.zeros_like(params) if use_momentum else None,
+        )
+
+    def update(updates: Tensor, state: RmsState, params: Optional[Tensor] = None):
+        a = _like(alpha, updates)
+        nu = a * state.nu + (1 - a) * updates * updates
+        mu = torch.lerp(state.mu, updates, 1 - a) if centered else None
+        avg = (nu - mu * mu).sqrt() if centered else nu.sqrt()
+        out = updates / (avg + _like(eps, updates))
+        buf = _like(momentum, updates) * state.momentum_buffer + out if use_momentum else None
+        return (buf if use_momentum else out), RmsState(nu, mu, buf)
+
+    return GradientTransformation(init, update)
+
+
+def clip_by_global_norm(max_norm: Hyperparameter) -> GradientTransformation:
+    """Rescales updates whose L2 norm over the last dim exceeds `max_norm` down to `max_norm`."""
+
+    def init(params: Tensor) -> EmptyState:
+        return EmptyState()
+
+    def update(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
+        norm = torch.linalg.vector_norm(updates, dim=-1, keepdim=True)
+        limit = _like(max_norm, updates)
+        factor = torch.where(norm > limit, limit / norm, torch.ones_like(norm))
+        return updates * factor, state
+
+    return GradientTransformation(init, update)

@@ -1,0 +1,56 @@
+"""Tables and files for the benchmarks: mean +- std cells, markdown, atomic JSON/Markdown/PNG writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file, fsync and rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def save_json(path: Path, payload: Any) -> None:
+    atomic_write(path, (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
+
+
+def save_figure(path: Path, figure: Any) -> None:
+    """Save a matplotlib figure as PNG atomically."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    atomic_write(path, buffer.getvalue())
+
+
+def mean_std(values: Sequence[float], digits: int = 3) -> str:
+    """'m ± s' over runs (std with ddof=1; just 'm' for one run); 'n/a' when nothing finite."""
+    finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if finite.size == 0:
+        return "n/a"
+    if finite.size == 1:
+        return f"{finite[0]:.{digits}g}"
+    return f"{finite.mean():.{digits}g} ± {finite.std(ddof=1):.{digits}g}"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""minimax: a GAN as a two-player min-max game, in the Gymnasium/PettingZoo style.
+
+The generator and the discriminator are agents: each turn the environment shows
+the acting player its loss and gradient on a fresh minibatch, the player's
+update rule answers with the change to its parameters, and the reward is minus
+its loss. ``import minimax`` registers the environments with PettingZoo and
+Gymnasium (see :mod:`minimax.registration`).
+"""
+
+from minimax.envs.aec import GameAECEnv
+from minimax.envs.parallel import GameParallelEnv
+from minimax.envs.single import SinglePlayerEnv
+from minimax.game import Evaluation, Game, Minibatch
+from minimax.losses import LossFamily, Minimax, NonSaturating, make_loss
+from minimax.registration import make_aec, make_parallel, make_single, register_all
+from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
+from minimax.tasks import Normal1D, Task
+from minimax.training import History, train
+from minimax.wrappers import to_numpy
+
+register_all()
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DISCRIMINATOR",
+    "GENERATOR",
+    "PLAYERS",
+    "Alternating",
+    "Evaluation",
+    "Game",
+    "GameAECEnv",
+    "GameParallelEnv",
+    "History",
+    "LossFamily",
+    "Minibatch",
+    "Minimax",
+    "NonSaturating",
+    "Normal1D",
+    "Schedule",
+    "Simultaneous",
+    "SinglePlayerEnv",
+    "Task",
+    "make_aec",
+    "make_loss",
+    "make_parallel",
+    "make_schedule",
+    "make_single",
+    "to_numpy",
+    "train",
+]

@@ -1,0 +1,1 @@
+"""Environments: the turn-based (AEC), simultaneous (Parallel) and single-player views of a game."""

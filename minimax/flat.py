@@ -1,0 +1,72 @@
+"""One flat parameter buffer per player.
+
+A player's parameters live in a single contiguous 1-D tensor; the module's own
+``nn.Parameter`` objects are re-pointed to views of it. Observations and actions
+are then views and in-place adds on one vector, and an update rule touches a
+handful of flat tensors whatever the number of layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one named parameter sits inside the flat buffer."""
+
+    name: str
+    shape: torch.Size
+    offset: int
+    numel: int
+
+
+class FlatModule:
+    """A module whose parameters are views into one flat buffer ``self.flat``.
+
+    ``forward(x)`` runs the module as it stands; ``forward_with(flat, x)`` runs
+    it with any flat vector of the same size (for example one that requires
+    grad, so the gradient arrives flat, with no copy).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        params = list(module.named_parameters())
+        if not params:
+            raise ValueError(f"{type(module).__name__} has no parameters to flatten")
+        first = params[0][1]
+        slots, offset = [], 0
+        for name, p in params:
+            slots.append(Slot(name, p.shape, offset, p.numel()))
+            offset += p.numel()
+        self.slots: tuple[Slot, ...] = tuple(slots)
+        self.flat = torch.empty(offset, dtype=first.dtype, device=first.device)
+        with torch.no_grad():
+            for slot, (_, p) in zip(self.slots, params):
+                self.flat[slot.offset : slot.offset + slot.numel].copy_(p.reshape(-1))
+                p.data = self.view(self.flat, slot)
+
+    @property
+    def size(self) -> int:
+        """Number of scalar parameters (the length of the flat buffer)."""
+        return self.flat.numel()
+
+    @staticmethod
+    def view(flat: torch.Tensor, slot: Slot) -> torch.Tensor:
+        """The view of ``flat`` holding one named parameter."""
+        return flat[slot.offset : slot.offset + slot.numel].view(slot.shape)
+
+    def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Name -> view mapping of a flat vector, in the module's layout."""
+        return {slot.name: self.view(flat, slot) for slot in self.slots}
+
+    def forward_with(self, flat: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run the module with the parameters given as one flat vector."""
+        return functional_call(self.module, self.unflatten(flat), inputs)
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.module(*inputs)

@@ -1,0 +1,113 @@
+"""Environment ids and their registration with PettingZoo's and Gymnasium's registries.
+
+``import minimax`` registers every id with both registries::
+
+    pettingzoo.make("aec", "minimax/Normal1D-v0", schedule="alternating:k=5")
+    pettingzoo.make("parallel", "minimax/Normal1D-v0", loss="non-saturating")
+    gymnasium.make("minimax/Normal1D-v0", player="generator", opponent="adam")
+
+Keyword arguments are split between the task (its constructor's parameters, e.g.
+``mean``, ``std``, ``batch_size``) and the game/env (``loss``, ``schedule``,
+``max_steps``, ``max_cycles``, ``device``, ``dtype``, ``nonfinite_check_every``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import gymnasium
+import pettingzoo
+import torch
+
+from minimax.envs.aec import GameAECEnv
+from minimax.envs.parallel import GameParallelEnv
+from minimax.envs.single import SinglePlayerEnv
+from minimax.game import Game
+from minimax.schedules import make_schedule
+from minimax.tasks import Normal1D, Task
+
+TASKS: dict[str, Callable[..., Task]] = {"Normal1D-v0": Normal1D}
+NAMESPACE = "minimax"
+_GAME_OPTIONS = {"loss", "device", "dtype"}
+_ENV_OPTIONS = {"max_steps", "max_cycles", "nonfinite_check_every", "render_mode"}
+
+
+def _split(task_factory: Callable[..., Task], kind: str, kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
+    task_options = set(inspect.signature(task_factory).parameters)
+    env_options = _ENV_OPTIONS | ({"schedule"} if kind == "aec" else set())
+    unknown = set(kwargs) - task_options - _GAME_OPTIONS - env_options
+    if unknown:
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)} for {getattr(task_factory, '__name__', task_factory)} ({kind}); "
+            f"task options: {sorted(task_options)}; game options: {sorted(_GAME_OPTIONS)}; "
+            f"env options: {sorted(env_options)}"
+        )
+    pick = lambda keys: {k: v for k, v in kwargs.items() if k in keys}  # noqa: E731
+    return pick(task_options), pick(_GAME_OPTIONS), pick(env_options)
+
+
+def _dtype(value: Any) -> torch.dtype:
+    if isinstance(value, torch.dtype):
+        return value
+    table = {"float32": torch.float32, "float64": torch.float64}
+    if value not in table:
+        raise ValueError(f"dtype must be 'float32' or 'float64' (or a torch.dtype), got {value!r}")
+    return table[value]
+
+
+def _game(task_factory: Callable[..., Task], task_options: dict, game_options: dict) -> Game:
+    task = task_factory(**task_options)
+    return Game(
+        task,
+        loss=game_options.get("loss", "minimax"),
+        device=game_options.get("device", "cpu"),
+        dtype=_dtype(game_options.get("dtype", torch.float32)),
+    )
+
+
+def _max_steps(options: dict, turns_per_cycle: int) -> int | None:
+    steps, cycles = options.pop("max_steps", None), options.pop("max_cycles", None)
+    if steps is not None and cycles is not None:
+        raise TypeError(f"give max_steps ({steps}) or max_cycles ({cycles}), not both")
+    if cycles is not None:
+        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
+            raise ValueError(f"max_cycles must be an integer >= 1, got {cycles!r}")
+        return cycles * turns_per_cycle
+    return steps
+
+
+def make_aec(task_factory: Callable[..., Task], **kwargs: Any) -> GameAECEnv:
+    """A turn-based (AEC) game env for a task."""
+    task_options, game_options, env_options = _split(task_factory, "aec", kwargs)
+    schedule = make_schedule(env_options.pop("schedule", "alternating"))
+    max_steps = _max_steps(env_options, schedule.turns_per_iteration)
+    game = _game(task_factory, task_options, game_options)
+    return GameAECEnv(game, schedule=schedule, max_steps=max_steps, **env_options)
+
+
+def make_parallel(task_factory: Callable[..., Task], **kwargs: Any) -> GameParallelEnv:
+    """A simultaneous (Parallel) game env for a task."""
+    task_options, game_options, env_options = _split(task_factory, "parallel", kwargs)
+    max_steps = _max_steps(env_options, 1)
+    return GameParallelEnv(_game(task_factory, task_options, game_options), max_steps=max_steps, **env_options)
+
+
+def make_single(
+    task_factory: Callable[..., Task], player: str = "generator", opponent: Any = "adam", **kwargs: Any
+) -> SinglePlayerEnv:
+    """A single-player Gymnasium env: ``player`` learns against an embedded ``opponent`` rule."""
+    return SinglePlayerEnv(make_aec(task_factory, **kwargs), player=player, opponent=opponent)
+
+
+def register_all() -> None:
+    """Register every task id with PettingZoo (aec, parallel) and Gymnasium (single-player view)."""
+    for name, factory in TASKS.items():
+        env_id = f"{NAMESPACE}/{name}"
+        if env_id in pettingzoo.aec_registry:
+            continue
+        pettingzoo.register("aec", env_id, entry_point=partial(make_aec, factory))
+        pettingzoo.register("parallel", env_id, entry_point=partial(make_parallel, factory))
+        gymnasium.register(env_id, entry_point=partial(make_single, factory), disable_env_checker=True)

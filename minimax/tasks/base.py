@@ -1,0 +1,42 @@
+"""What a task provides: the target data, the noise prior and the two networks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import nn
+
+
+class Task(ABC):
+    """A generative task: sample target data and noise, build the two players' networks.
+
+    The discriminator returns *logits*, one per sample (shape ``(batch,)``);
+    ``D(x) = sigmoid(logit)``. Samplers take an explicit ``torch.Generator`` so
+    the environment owns every random stream.
+    """
+
+    name: str
+    batch_size: int
+    noise_dim: int
+    data_shape: tuple[int, ...]
+
+    @abstractmethod
+    def build_generator(self) -> nn.Module:
+        """A freshly initialised generator (draws from torch's global RNG, which the env seeds)."""
+
+    @abstractmethod
+    def build_discriminator(self) -> nn.Module:
+        """A freshly initialised discriminator returning one logit per sample."""
+
+    @abstractmethod
+    def sample_data(self, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+        """``n`` target samples, shape ``(n, *data_shape)``."""
+
+    @abstractmethod
+    def sample_noise(self, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+        """``n`` noise vectors, shape ``(n, noise_dim)``."""
+
+    def describe(self) -> dict[str, object]:
+        """The task's settings, for tables and logs."""
+        return {"name": self.name, "batch_size": self.batch_size, "noise_dim": self.noise_dim}

@@ -1,0 +1,100 @@
+"""The differentiable game: losses against hand-computed values, gradients, flat buffers, rewards."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import minimax
+from minimax.game import Game
+from minimax.losses import Outcome, gan_value, make_loss
+from minimax.tasks import Normal1D
+
+
+def outcome(real_logits: list[float], fake_logits: list[float]) -> Outcome:
+    r, f = torch.tensor(real_logits), torch.tensor(fake_logits)
+    return Outcome(real=r, fake=f, real_logits=r, fake_logits=f, critic=lambda x: x)
+
+
+def test_minimax_losses_match_hand_computation() -> None:
+    # D(x) = sigmoid(0) = 1/2 everywhere: V = log 1/2 + log 1/2 = -log 4 (Goodfellow's equilibrium value).
+    o = outcome([0.0, 0.0], [0.0, 0.0])
+    loss = make_loss("minimax")
+    assert loss.discriminator_loss(o).item() == pytest.approx(math.log(4))
+    assert loss.generator_loss(o).item() == pytest.approx(-math.log(4))
+    # Hand computation: D(real) = sigmoid(2), D(fake) = sigmoid(-1).
+    o = outcome([2.0], [-1.0])
+    s = lambda t: 1 / (1 + math.exp(-t))  # noqa: E731
+    v = math.log(s(2.0)) + math.log(1 - s(-1.0))
+    assert gan_value(o.real_logits, o.fake_logits).item() == pytest.approx(v, rel=1e-6)
+    assert loss.discriminator_loss(o).item() == pytest.approx(-v, rel=1e-6)
+    assert loss.generator_loss(o).item() == pytest.approx(v, rel=1e-6)
+    assert loss.zero_sum
+
+
+def test_non_saturating_generator_loss() -> None:
+    o = outcome([0.5], [-3.0])
+    s = 1 / (1 + math.exp(3.0))
+    ns = make_loss("non-saturating")
+    assert ns.generator_loss(o).item() == pytest.approx(-math.log(s), rel=1e-6)
+    assert not ns.zero_sum
+
+
+def test_losses_stay_finite_when_the_discriminator_saturates() -> None:
+    o = outcome([200.0], [-200.0])
+    assert math.isfinite(make_loss("minimax").generator_loss(o).item())
+    assert make_loss("non-saturating").generator_loss(o).item() == pytest.approx(200.0)
+
+
+def test_gradients_equal_autograd_through_the_modules() -> None:
+    """The flat gradient equals torch autograd through the plain nn.Modules on the same minibatch."""
+    game = Game(Normal1D(hidden=6, batch_size=64), loss="minimax")
+    game.reset(3)
+    batch = game.sample()
+    evaluation = game.evaluate(batch)
+    d, g = game.players["discriminator"].module, game.players["generator"].module
+    fake = g(batch.noise)
+    v = gan_value(d(batch.real), d(fake))
+    grads_d = torch.autograd.grad(-v, list(d.parameters()), retain_graph=True)
+    grads_g = torch.autograd.grad(v, list(g.parameters()))
+    torch.testing.assert_close(evaluation.gradients["discriminator"], torch.cat([x.reshape(-1) for x in grads_d]))
+    torch.testing.assert_close(evaluation.gradients["generator"], torch.cat([x.reshape(-1) for x in grads_g]))
+    torch.testing.assert_close(evaluation.losses["discriminator"], -v.detach())
+
+
+def test_module_parameters_are_views_of_the_flat_buffer() -> None:
+    game = Game(Normal1D(hidden=4))
+    flat = game.parameters("generator")
+    first = next(game.players["generator"].module.parameters())
+    assert first.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+    flat.add_(1.0)
+    assert torch.equal(first.reshape(-1), flat[: first.numel()])
+
+
+def test_rewards_are_minus_the_loss_and_minimax_is_zero_sum(make_aec) -> None:
+    env = make_aec(loss="minimax")
+    env.reset(seed=0)
+    d_obs = env.observe("discriminator")
+    env.step(torch.zeros_like(d_obs["parameters"]))
+    info = env.infos["discriminator"]
+    assert env.rewards["discriminator"].item() == pytest.approx(info["value"].item())  # reward_D = V
+    assert env.rewards["generator"].item() == 0.0
+    g_obs = env.observe("generator")
+    env.step(torch.zeros_like(g_obs["parameters"]))
+    info = env.infos["generator"]
+    assert env.rewards["generator"].item() == pytest.approx(-info["value"].item())  # reward_G = -V
+    assert info["zero_sum"] is True
+
+
+def test_rewards_at_equilibrium_value() -> None:
+    """A discriminator with all-zero weights outputs D = 1/2: V = -log 4 exactly."""
+    env = minimax.make_aec(Normal1D, hidden=4)
+    env.reset(seed=0)
+    env.game.parameters("discriminator").zero_()
+    obs = env.observe("discriminator")
+    assert obs["loss"].item() == pytest.approx(math.log(4), rel=1e-6)
+    env.step(torch.zeros_like(obs["parameters"]))
+    assert env.infos["discriminator"]["d_real"].item() == pytest.approx(0.5)
+    assert env.infos["discriminator"]["d_fake"].item() == pytest.approx(0.5)
