@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gymnasium
 import numpy as np
 import pettingzoo
 import pytest
@@ -150,8 +151,6 @@ def test_truncation_after_max_steps(make_aec, make_parallel) -> None:
 
 
 def test_single_player_view_embeds_the_opponent() -> None:
-    import gymnasium
-
     env = gymnasium.make(ENV_ID, player="generator", opponent="adam", schedule="alternating:k=3", **SMALL)
     obs, info = env.reset(seed=0)
     assert obs["step"].item() == 3.0  # the discriminator made its three moves first
@@ -221,4 +220,19 @@ def test_unknown_agent_names() -> None:
     with pytest.raises(ValueError, match="unknown update rule 'adma'"):
         agents.make("adma")
     with pytest.raises(ValueError, match="unknown player 'critic'"):
-        pettingzoo.__name__ and __import__("gymnasium").make(ENV_ID, player="critic")
+        gymnasium.make(ENV_ID, player="critic")
+    env = pettingzoo.make("aec", ENV_ID, **SMALL)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="unknown agent 'critic'"):
+        env.observe("critic")
+
+
+def test_float64_games_run_in_float64(make_aec) -> None:
+    env = make_aec(dtype="float64")
+    env.reset(seed=0)
+    obs = env.observe("discriminator")
+    assert obs["gradient"].dtype == torch.float64
+    env.step(agents.make("sgd", lr=0.1).act(obs))
+    edge = minimax.to_numpy(make_aec(dtype="float64"))
+    edge.reset(seed=0)
+    assert edge.observe("discriminator")["gradient"].dtype == np.float32

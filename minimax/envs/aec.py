@@ -97,7 +97,7 @@ class GameAECEnv(GameEnvCore, AECEnv):
         else:
             self._apply({agent: action})
             self._new_turn()
-        self._moves += 1
+        self._count_move()
         self.agent_selection = self.schedule.agent_at(self._moves)
         self._end_if_over()
         for a, reward in self.rewards.items():

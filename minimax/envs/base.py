@@ -84,6 +84,7 @@ class GameEnvCore:
         self.game.reset(int(self.np_random.integers(0, 2**63 - 1)))
         device = self.game.device
         self._moves = 0
+        self._step_count = torch.zeros((), dtype=torch.float32, device=device)
         self._bad_code = torch.zeros((), dtype=torch.int64, device=device)
         self._bad_step = torch.zeros((), dtype=torch.int64, device=device)
         self._game_over_reason = None
@@ -129,6 +130,11 @@ class GameEnvCore:
         reason, player = _REASONS[(code - 1) // 2], PLAYERS[(code - 1) % 2]
         return f"{reason} ({player}) at step {int(self._bad_step)}"
 
+    def _count_move(self) -> None:
+        """One more move: the host counter and its device twin (no host-to-device copy per step)."""
+        self._moves += 1
+        self._step_count.add_(1)
+
     def _truncated(self) -> bool:
         return self.max_steps is not None and self._moves >= self.max_steps
 
@@ -149,7 +155,7 @@ class GameEnvCore:
             "loss": evaluation.losses[agent],
             "gradient": evaluation.gradients[agent],
             "parameters": self.game.parameters(agent),
-            "step": torch.tensor(float(self._moves), dtype=torch.float32, device=self.game.device),
+            "step": self._step_count.clone(),
         }
 
     def _require_live(self) -> None:

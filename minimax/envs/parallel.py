@@ -67,7 +67,7 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
         for agent, action in checked.items():
             self.game.parameters(agent).add_(action)
             self._watch_parameters(agent)
-        self._moves += 1
+        self._count_move()
         self._evaluation = self.game.evaluate(self.game.sample())
         observations = self._observations(self._evaluation)
 
