@@ -44,6 +44,7 @@ class FlatModule:
             slots.append(Slot(name, p.shape, offset, p.numel()))
             offset += p.numel()
         self.slots: tuple[Slot, ...] = tuple(slots)
+        self.parameter_list: tuple[nn.Parameter, ...] = tuple(p for _, p in params)
         self.flat = torch.empty(offset, dtype=first.dtype, device=first.device)
         with torch.no_grad():
             for slot, (_, p) in zip(self.slots, params):
@@ -67,6 +68,13 @@ class FlatModule:
     def forward_with(self, flat: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
         """Run the module with the parameters given as one flat vector."""
         return functional_call(self.module, self.unflatten(flat), inputs)
+
+    def flat_gradient(self, loss: torch.Tensor, retain_graph: bool = False) -> torch.Tensor:
+        """The gradient of ``loss`` w.r.t. this module's parameters, as one flat vector."""
+        grads = torch.autograd.grad(loss, self.parameter_list, retain_graph=retain_graph, allow_unused=True)
+        return torch.cat(
+            [torch.zeros_like(p).reshape(-1) if g is None else g.reshape(-1) for g, p in zip(grads, self.parameter_list)]
+        )
 
     def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
         return self.module(*inputs)

@@ -58,7 +58,7 @@ class Game:
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.task = task
         self.loss = make_loss(loss)
-        self.device = torch.device(device)
+        self.device = torch.empty(0, device=device).device  # "cuda" -> "cuda:0", as tensors report it
         self.dtype = dtype
         fresh = self._build(seed=0)
         self.players: dict[str, FlatModule] = {
@@ -76,10 +76,11 @@ class Game:
     def reset(self, seed: int) -> None:
         """New initial weights and restarted random streams, all derived from ``seed``."""
         init_seed, data_seed, noise_seed = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
-        for name, module in self._build(int(init_seed) % 2**63).items():
-            self.players[name].module.load_state_dict(module.state_dict())
         self.data_rng.manual_seed(int(data_seed) % 2**63)
         self.noise_rng.manual_seed(int(noise_seed) % 2**63)
+        self.task.reset(self.data_rng)  # a fixed training set comes first: the networks may scale by it
+        for name, module in self._build(int(init_seed) % 2**63).items():
+            self.players[name].module.load_state_dict(module.state_dict())
 
     def parameters(self, player: str) -> torch.Tensor:
         """The player's live flat parameter buffer (a view, not a copy)."""
@@ -89,39 +90,38 @@ class Game:
         """Draw one turn's minibatch from the game's own streams."""
         n = self.task.batch_size if batch_size is None else batch_size
         return Minibatch(
-            self.task.sample_data(n, self.data_rng, self.device).to(self.dtype),
-            self.task.sample_noise(n, self.noise_rng, self.device).to(self.dtype),
+            self.task.sample_data(n, self.data_rng, self.device, self.dtype),
+            self.task.sample_noise(n, self.noise_rng, self.device, self.dtype),
         )
 
     def evaluate(self, batch: Minibatch, players: tuple[str, ...] = PLAYERS) -> Evaluation:
         """Losses and flat gradients of ``players`` on ``batch``, in one forward/backward each.
 
-        Each gradient is taken with respect to that player's own parameters only.
+        Each gradient is taken with respect to that player's own parameters only. The
+        modules run directly (their parameters are views of the flat buffers), which costs
+        less than ``torch.func.functional_call``; ``FlatModule.forward_with`` remains for
+        functional uses (vmap, Jacobian-vector products).
         """
         d, g = self.players[DISCRIMINATOR], self.players[GENERATOR]
         want_d, want_g = DISCRIMINATOR in players, GENERATOR in players
-        theta_d = d.flat.detach().requires_grad_(want_d)
-        theta_g = g.flat.detach().requires_grad_(want_g)
         losses: dict[str, torch.Tensor] = {}
         gradients: dict[str, torch.Tensor] = {}
         with torch.enable_grad():
-
-            def critic(x: torch.Tensor) -> torch.Tensor:
-                return d.forward_with(theta_d, x)
-
-            fake = g.forward_with(theta_g, batch.noise)
-            real_logits, fake_logits = critic(batch.real), critic(fake)
-            outcome = Outcome(batch.real, fake, real_logits, fake_logits, critic)
+            # Build only the graph each requested gradient needs.
+            with torch.set_grad_enabled(want_g):
+                fake = g(batch.noise)
+            with torch.set_grad_enabled(want_d):
+                real_logits = d(batch.real)
+            fake_logits = d(fake)
+            outcome = Outcome(batch.real, fake, real_logits, fake_logits, d.module)
             if want_d:
                 loss_d = self.loss.discriminator_loss(outcome)
-                (grad,) = torch.autograd.grad(loss_d, theta_d, retain_graph=want_g, allow_unused=True)
+                gradients[DISCRIMINATOR] = d.flat_gradient(loss_d, retain_graph=want_g)
                 losses[DISCRIMINATOR] = loss_d.detach()
-                gradients[DISCRIMINATOR] = torch.zeros_like(theta_d) if grad is None else grad
             if want_g:
                 loss_g = self.loss.generator_loss(outcome)
-                (grad,) = torch.autograd.grad(loss_g, theta_g, allow_unused=True)
+                gradients[GENERATOR] = g.flat_gradient(loss_g)
                 losses[GENERATOR] = loss_g.detach()
-                gradients[GENERATOR] = torch.zeros_like(theta_g) if grad is None else grad
         with torch.no_grad():
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
             return Evaluation(
@@ -136,7 +136,7 @@ class Game:
     def generate(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:
         """``n`` generator samples (a separate stream by default, so evaluation never perturbs training)."""
         rng = rng if rng is not None else torch.Generator(self.device).manual_seed(0)
-        noise = self.task.sample_noise(n, rng, self.device).to(self.dtype)
+        noise = self.task.sample_noise(n, rng, self.device, self.dtype)
         module = self.players[GENERATOR].module
         was_training = module.training
         module.eval()

@@ -25,6 +25,7 @@ import torch
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
 from minimax.envs.single import SinglePlayerEnv
+from minimax.errors import check_int
 from minimax.game import Game
 from minimax.schedules import make_schedule
 from minimax.tasks import Normal1D, Task
@@ -73,9 +74,7 @@ def _max_steps(options: dict, turns_per_cycle: int) -> int | None:
     if steps is not None and cycles is not None:
         raise TypeError(f"give max_steps ({steps}) or max_cycles ({cycles}), not both")
     if cycles is not None:
-        if isinstance(cycles, bool) or not isinstance(cycles, int) or cycles < 1:
-            raise ValueError(f"max_cycles must be an integer >= 1, got {cycles!r}")
-        return cycles * turns_per_cycle
+        return check_int("max_cycles", cycles, minimum=1) * turns_per_cycle
     return steps
 
 

@@ -51,7 +51,8 @@ def action_to_tensor(game: Game, agent: str, action: Any) -> Any:
     size = game.players[agent].size
     if array.shape != (size,):
         raise ValueError(f"action for {agent} must have shape ({size},), got {array.shape}")
-    return torch.as_tensor(array, dtype=game.dtype).to(game.device)
+    # A copy, never a view: a caller may reuse its buffer (and the simultaneous schedule keeps a move).
+    return torch.tensor(np.ascontiguousarray(array, dtype=np.float64), dtype=game.dtype, device=game.device)
 
 
 class NumpyAECEnv(BaseWrapper):
@@ -116,6 +117,8 @@ class NumpyParallelEnv(ParallelEnv):
 
     def step(self, actions: dict[str, Any]):
         game = self.env.game
+        if not isinstance(actions, dict):
+            raise ValueError(f"actions must be a dict with one action for each of {self.env.agents}, got {type(actions).__name__}")
         converted = {a: action_to_tensor(game, a, x) for a, x in actions.items()}
         observations, rewards, terminations, truncations, infos = self.env.step(converted)
         return (

@@ -198,7 +198,7 @@ def test_bad_action_dtype(make_aec) -> None:
         ({"schedule": "alternating:first=critic"}, ValueError, "unknown first player 'critic'"),
         ({"loss": "hinged"}, ValueError, "unknown loss family 'hinged'"),
         ({"std": -1.0}, ValueError, "std must be > 0, got -1.0"),
-        ({"batch_size": 0}, ValueError, "batch_size must be an integer >= 1, got 0"),
+        ({"batch_size": 1}, ValueError, "batch_size must be an integer >= 2, got 1"),
         ({"max_steps": 0}, ValueError, "max_steps must be an integer >= 1, got 0"),
         ({"colour": "red"}, TypeError, r"unknown option\(s\) \['colour'\]"),
         ({"dtype": "float16"}, ValueError, "dtype must be 'float32' or 'float64'"),

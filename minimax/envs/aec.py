@@ -38,6 +38,12 @@ class GameAECEnv(GameEnvCore, AECEnv):
             raise ValueError(f"render_mode must be None (no render modes yet), got {render_mode!r}")
         self.render_mode = render_mode
         self.schedule = make_schedule(schedule)
+        turns = self.schedule.turns_per_iteration
+        if self.schedule.simultaneous and max_steps is not None and max_steps % turns:
+            raise ValueError(
+                f"max_steps must be a multiple of {turns} under a simultaneous schedule "
+                f"(moves of a cycle are applied together), got {max_steps}"
+            )
         self._setup(game, max_steps, nonfinite_check_every)
         self.agents: list[str] = []
 
@@ -50,6 +56,7 @@ class GameAECEnv(GameEnvCore, AECEnv):
         self.truncations = {a: False for a in self.agents}
         self.infos = {a: {"step": 0, "zero_sum": self.game.loss.zero_sum} for a in self.agents}
         self._pending: dict[str, torch.Tensor] = {}
+        self._skip_agent_selection = None
         self._new_turn()
         self.agent_selection = self.schedule.agent_at(0)
 
@@ -63,15 +70,20 @@ class GameAECEnv(GameEnvCore, AECEnv):
             self._evaluations[agent] = self.game.evaluate(self._batch, (agent,))
         return self._evaluations[agent]
 
+    def last(self, observe: bool = True):
+        self._require_reset()
+        return super().last(observe)
+
     def observe(self, agent: str) -> dict[str, torch.Tensor] | None:
         """``agent``'s loss and gradient on the current turn's minibatch, and its parameters."""
         if agent not in self.possible_agents:
             raise ValueError(f"unknown agent {agent!r}; expected one of {self.possible_agents}")
+        self._require_reset()
         return self._observation(agent, self._evaluation(agent))
 
     def step(self, action: torch.Tensor | None) -> None:
         if not self.agents:
-            self._require_live()
+            self._require_live()  # names why: never reset, or the game is over
         agent = self.agent_selection
         if self.terminations[agent] or self.truncations[agent]:
             self._was_dead_step(action)
@@ -89,7 +101,7 @@ class GameAECEnv(GameEnvCore, AECEnv):
 
         turn = self._moves
         if self.schedule.simultaneous:
-            self._pending[agent] = action
+            self._pending[agent] = action.clone()  # applied at the end of the cycle; the caller may reuse it
             if self.schedule.ends_cycle(turn):
                 self._apply(self._pending)
                 self._pending = {}

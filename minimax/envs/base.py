@@ -84,7 +84,7 @@ class GameEnvCore:
         self.game.reset(int(self.np_random.integers(0, 2**63 - 1)))
         device = self.game.device
         self._moves = 0
-        self._step_count = torch.zeros((), dtype=torch.float32, device=device)
+        self._step_count = torch.zeros((), dtype=torch.int64, device=device)
         self._bad_code = torch.zeros((), dtype=torch.int64, device=device)
         self._bad_step = torch.zeros((), dtype=torch.int64, device=device)
         self._game_over_reason = None
@@ -109,7 +109,7 @@ class GameEnvCore:
         """Remember the first non-finite event (device-side, no host sync)."""
         newly = (self._bad_code == 0) & ~ok
         self._bad_code = torch.where(newly, code, self._bad_code)
-        self._bad_step = torch.where(newly, self._moves, self._bad_step)
+        self._bad_step = torch.where(newly, self._step_count, self._bad_step)
 
     def _watch_move(self, agent: str, loss: torch.Tensor, action: torch.Tensor) -> None:
         """Flag a non-finite loss or action of ``agent`` (codes encode reason and player)."""
@@ -155,10 +155,15 @@ class GameEnvCore:
             "loss": evaluation.losses[agent],
             "gradient": evaluation.gradients[agent],
             "parameters": self.game.parameters(agent),
-            "step": self._step_count.clone(),
+            "step": self._step_count.to(torch.float32),
         }
 
+    def _require_reset(self) -> None:
+        if not hasattr(self, "_moves"):
+            raise RuntimeError("the game has not started; call reset() first")
+
     def _require_live(self) -> None:
+        self._require_reset()
         if not self.agents:
             why = f" ({self._game_over_reason})" if self._game_over_reason else ""
             raise RuntimeError(f"the game is over{why}; call reset() before step()")

@@ -21,6 +21,9 @@ class Task(ABC):
     noise_dim: int
     data_shape: tuple[int, ...]
 
+    def reset(self, rng: torch.Generator) -> None:
+        """Start a new game: draw any fixed data (a training set) from the game's data stream."""
+
     @abstractmethod
     def build_generator(self) -> nn.Module:
         """A freshly initialised generator (draws from torch's global RNG, which the env seeds)."""
@@ -30,11 +33,15 @@ class Task(ABC):
         """A freshly initialised discriminator returning one logit per sample."""
 
     @abstractmethod
-    def sample_data(self, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    def sample_data(
+        self, n: int, rng: torch.Generator, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """``n`` target samples, shape ``(n, *data_shape)``."""
 
     @abstractmethod
-    def sample_noise(self, n: int, rng: torch.Generator, device: torch.device) -> torch.Tensor:
+    def sample_noise(
+        self, n: int, rng: torch.Generator, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         """``n`` noise vectors, shape ``(n, noise_dim)``."""
 
     def describe(self) -> dict[str, object]:
