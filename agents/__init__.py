@@ -4,7 +4,8 @@ Each rule maps a player's gradient and parameters to the change of its parameter
 tensors of shape (..., P) so that many games can run in lockstep.
 """
 
-from agents import transforms
+from agents import lr_schedules, transforms
+from agents.lr_schedules import with_schedule
 from agents.registry import available, make, register
 from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, RMSprop, UpdateRule
 
@@ -17,7 +18,9 @@ __all__ = [
     "RMSprop",
     "UpdateRule",
     "available",
+    "lr_schedules",
     "make",
     "register",
     "transforms",
+    "with_schedule",
 ]

@@ -1,23 +1,35 @@
-"""The 1D normal task (report chapter 3.1): learn N(4, 1.25^2) from uniform noise.
+"""The 1D normal task (report chapter 3.1), then the schedule study the report could not do.
 
-Runs Algorithm 1 and simultaneous gradient play for a few seeds, then measures
-the generator against the target with exact distances (W1, KS), moment errors,
-a histogram JSD, and how far the game sits from Goodfellow's equilibrium
-(mean D(x) = 1/2, V = -log 4). Every table has a *floor* row: the same metrics
-for a sample of the same size drawn from the target itself.
+Target N(4, 1.25^2), generator fed Uniform(0, 1) noise, two hidden tanh layers;
+a per-sample sigmoid discriminator. For every configuration of the grid
+(k discriminator moves per generator move, alternating or simultaneous, update
+rule, loss family) and every seed, train, then measure the generator against
+the target with exact distances (W1, KS against the normal CDF; two-sample when
+the target is given as samples), moment errors, a histogram JSD, and the
+distance to Goodfellow's equilibrium (mean D(x) = 1/2, V = -log 4). Every table
+has a *floor* row: the same metrics for a target sample of the same size.
 
-    python -m benchmarks.normal1d                       # quick default
-    python -m benchmarks.normal1d --iterations 5000 --seeds 5 --schedules alternating:k=5 simultaneous
+    python -m benchmarks.normal1d                      # quick grid, about two minutes on two cores
+    python -m benchmarks.normal1d --full               # k in {1, 5, 20} x {alternating, simultaneous} x {momentum, adam} x {minimax, non-saturating}, 5 seeds
+    python -m benchmarks.normal1d --mean 400 --std 10  # a far target, same code
+    python -m benchmarks.normal1d --preset 2018        # the "GANs in 50 lines" 2018 setup, as it was
 
-Writes results/normal1d/{results.json, results.md, histograms.png, curves.png}.
+Writes results/normal1d/ (or --out): results.json, results.md, histograms.png
+(the report's figures 5-10), curves.png, discriminator.png.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,131 +38,347 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pettingzoo  # noqa: E402
 import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
-from benchmarks.reporting import markdown_table, mean_std, save_figure, save_json, atomic_write  # noqa: E402
-from minimax.metrics import LOG4, normal_report  # noqa: E402
+from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
+from minimax.metrics import LOG4, distances  # noqa: E402
+from minimax.tasks.normal1d import PRESETS  # noqa: E402
 
-METRICS = ("w1", "ks", "mean_error", "std_error", "hist_jsd", "d_real_gap", "d_fake_gap", "value_gap")
+METRICS = ("w1", "ks", "mean_error", "std_error", "hist_jsd")
+GAPS = ("d_real_gap", "d_fake_gap", "value_gap")
+COLLAPSE_STD_FRACTION = 0.1  # a run whose samples spread less than 10% of the target's std has collapsed
 
 
-def parse_args() -> argparse.Namespace:
+# ---- 1. Command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--schedules", nargs="+", default=["alternating:k=1", "simultaneous"],
-                   help="schedules to compare, e.g. alternating:k=5 or simultaneous")
-    p.add_argument("--loss", default="non-saturating", help="loss family: minimax or non-saturating")
-    p.add_argument("--rule", default="adam", help=f"update rule for both players: {', '.join(agents.available())}")
-    p.add_argument("--lr", type=float, default=3e-3, help="learning rate of both players")
-    p.add_argument("--iterations", type=int, default=2000, help="iterations (schedule cycles) per run")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds per schedule")
-    p.add_argument("--mean", type=float, default=4.0)
-    p.add_argument("--std", type=float, default=1.25)
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--samples", type=int, default=10_000, help="generated samples per evaluation")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (tiny networks: 1 is fastest)")
-    p.add_argument("--out", type=Path, default=Path("results/normal1d"))
-    p.add_argument("--no-progress", action="store_true")
-    return p.parse_args()
+    grid = p.add_argument_group("grid")
+    grid.add_argument("--full", action="store_true", help="the full grid: every k, mode, rule and loss, 5 seeds")
+    grid.add_argument("--ks", type=int, nargs="+", default=None, help="discriminator moves per generator move (default 1 5)")
+    grid.add_argument("--modes", nargs="+", default=None, choices=["alternating", "simultaneous"])
+    grid.add_argument("--rules", nargs="+", default=None, choices=["momentum", "adam"], help="update rule of both players")
+    grid.add_argument("--losses", nargs="+", default=None, choices=["minimax", "non-saturating"])
+    grid.add_argument("--seeds", type=int, default=5)
+    grid.add_argument("--iterations", type=int, default=None, help="generator updates per run (default 1500; --full 6000)")
+    grid.add_argument("--preset", choices=sorted(PRESETS), help="run a 'GANs in 50 lines' preset instead of the grid")
+    rules = p.add_argument_group("update rules")
+    rules.add_argument("--adam-lr", type=float, default=1e-3)
+    rules.add_argument("--adam-betas", type=float, nargs=2, default=(0.5, 0.999))
+    rules.add_argument("--momentum-lr", type=float, default=1e-2)
+    rules.add_argument("--momentum", type=float, default=0.9)
+    rules.add_argument("--lr-decay", choices=["none", "linear", "cosine"], default="none",
+                       help="decay both learning rates over the run (to --lr-end times the start)")
+    rules.add_argument("--lr-end", type=float, default=0.01, help="final learning-rate factor with --lr-decay")
+    task = p.add_argument_group("task")
+    task.add_argument("--mean", type=float, default=4.0)
+    task.add_argument("--std", type=float, default=1.25)
+    task.add_argument("--target-samples", type=Path, help=".npy file of target samples (replaces --mean/--std)")
+    task.add_argument("--noise", choices=["uniform", "normal"], default="uniform")
+    task.add_argument("--hidden", type=int, default=32)
+    task.add_argument("--batch-size", type=int, default=256)
+    task.add_argument("--train-size", type=int, default=50_000, help="fixed training set; an epoch is one pass over it")
+    task.add_argument("--infinite-data", action="store_true", help="fresh target samples every minibatch (no epochs)")
+    task.add_argument("--no-normalize", action="store_true", help="no input/output scaling (the report's raw setup)")
+    run = p.add_argument_group("run")
+    run.add_argument("--samples", type=int, default=10_000, help="generated samples per evaluation")
+    run.add_argument("--evaluations", type=int, default=30, help="evaluation points along each run (curves)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs in parallel (one CPU thread each)")
+    run.add_argument("--out", type=Path, default=Path("results/normal1d"))
+    run.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    full = args.full
+    args.ks = args.ks or ([1, 5, 20] if full else [1, 5])
+    args.modes = args.modes or ["alternating", "simultaneous"]
+    args.rules = args.rules or (["momentum", "adam"] if full else ["adam"])
+    args.losses = args.losses or (["minimax", "non-saturating"] if full else ["non-saturating"])
+    args.iterations_given = args.iterations is not None
+    args.iterations = args.iterations or (6000 if full else 1500)
+    if any(k < 1 for k in args.ks):
+        p.error(f"--ks must all be >= 1, got {args.ks}")
+    for name in ("seeds", "iterations", "samples", "evaluations", "workers"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    return args
 
 
-def make_rule(args: argparse.Namespace) -> agents.UpdateRule:
-    extra = {"betas": (0.5, 0.999)} if args.rule == "adam" else {}
-    return agents.make(args.rule, lr=args.lr, **extra)
+# ---- 2. The grid ----------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace, schedule: str, seed: int) -> dict:
-    env = pettingzoo.make(
-        "aec", "minimax/Normal1D-v0", schedule=schedule, loss=args.loss,
-        mean=args.mean, std=args.std, hidden=args.hidden, batch_size=args.batch_size,
-    )
-    rules = {p: make_rule(args) for p in minimax.PLAYERS}
+@dataclass(frozen=True)
+class Config:
+    """One cell of the grid: who moves when, how each player updates, what it minimises."""
+
+    schedule: str
+    rule: str
+    rule_options: dict[str, Any] = field(hash=False)
+    loss: str
+    task_options: dict[str, Any] = field(hash=False)
+    iterations: int
+    lr_decay: str = "none"
+    lr_end: float = 1.0
+
+    @property
+    def label(self) -> str:
+        decay = f" ({self.lr_decay} decay)" if self.lr_decay != "none" else ""
+        return f"{self.schedule} · {self.rule}{decay} · {self.loss}"
+
+    def make_rule(self, moves: int) -> agents.UpdateRule:
+        """The update rule of a player that makes ``moves`` moves in the run."""
+        rule = agents.make(self.rule, **self.rule_options)
+        if self.lr_decay == "none":
+            return rule
+        schedule = agents.lr_schedules.SCHEDULES[self.lr_decay](steps=moves, end=self.lr_end)
+        return agents.with_schedule(rule, schedule, name=self.lr_decay)
+
+
+def grid(args: argparse.Namespace) -> list[Config]:
+    task = {"noise": args.noise, "hidden": args.hidden, "batch_size": args.batch_size,
+            "normalize": not args.no_normalize, "train_size": None if args.infinite_data else args.train_size}
+    if args.target_samples is not None:
+        task["samples"] = np.load(args.target_samples)
+    else:
+        task.update(mean=args.mean, std=args.std)
+    if args.preset:
+        preset = PRESETS[args.preset]["training"]
+        task.update(preset=args.preset, train_size=None)  # the example draws fresh samples every step
+        iterations = args.iterations if args.iterations_given else preset["iterations"]
+        return [Config(preset["schedule"], preset["rule"], dict(preset["rule_options"]), preset["loss"], task, iterations)]
+    schedules = [f"alternating:k={k}" for k in args.ks] if "alternating" in args.modes else []
+    schedules += ["simultaneous"] if "simultaneous" in args.modes else []
+    options = {"adam": {"lr": args.adam_lr, "betas": tuple(args.adam_betas)},
+               "momentum": {"lr": args.momentum_lr, "momentum": args.momentum}}
+    return [Config(s, r, options[r], loss, task, args.iterations, args.lr_decay, args.lr_end)
+            for s, r, loss in itertools.product(schedules, args.rules, args.losses)]
+
+
+# ---- 3. One run -----------------------------------------------------------------------------------
+
+
+def evaluate(env: Any, n: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
+    """n generated samples (from a stream of their own) and their distances to the target."""
+    task = env.game.task
+    samples = env.game.generate(n, torch.Generator(env.game.device).manual_seed(seed)).reshape(-1).double().numpy()
+    if not np.isfinite(samples).all():
+        return samples, {m: math.nan for m in METRICS}
+    reference = None if task.analytic else task.samples.numpy()
+    return samples, distances(samples, task.mean, task.std, reference)
+
+
+def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str, Any]:
+    """Train one game, evaluating along the way; everything comes back as plain numbers and arrays."""
+    torch.set_num_threads(1)  # tiny networks: threads only add synchronisation
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", schedule=config.schedule, loss=config.loss,
+                          **config.task_options)
+    schedule = minimax.make_schedule(config.schedule)
+    rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
+    checkpoints = sorted({round(i * config.iterations / evaluations) for i in range(1, evaluations + 1)})
+    curve: dict[str, list[float]] = {"iteration": [0.0], "w1": []}
+    snapshots: dict[int, np.ndarray] = {}
+    env.reset(seed=seed)
+    samples, metrics = evaluate(env, n_samples, seed)
+    curve["w1"].append(metrics["w1"])
+    snapshots[0] = samples
+
+    def on_checkpoint(iteration: int, env: Any, history: Any) -> None:
+        samples, metrics = evaluate(env, n_samples, seed)
+        curve["iteration"].append(float(iteration))
+        curve["w1"].append(metrics["w1"])
+        snapshots[iteration] = samples
+
+    class EveryCheckpoint:  # train() calls every `callback_every`; keep only our checkpoints
+        def __call__(self, iteration: int, env: Any, history: Any) -> None:
+            if iteration in checkpoints:
+                on_checkpoint(iteration, env, history)
+
     start = time.perf_counter()
-    history = minimax.train(env, rules, args.iterations, seed=seed, progress=not args.no_progress,
-                            description=f"{schedule} seed {seed}")
+    history = minimax.train(env, rules, config.iterations, seed=seed, progress=False,
+                            callbacks=[EveryCheckpoint()], callback_every=1)
     wall = time.perf_counter() - start
-    eval_rng = torch.Generator().manual_seed(10_000 + seed)
-    samples = env.game.generate(args.samples, eval_rng).reshape(-1).numpy()
+    samples, metrics = evaluate(env, n_samples, seed)
     tail = slice(-max(1, history.iterations // 10), None)  # the last 10% of iterations
-    metrics = normal_report(samples, args.mean, args.std) if np.isfinite(samples).all() else {}
-    metrics.update(
-        d_real_gap=float(abs(np.mean(history["d_real"][tail]) - 0.5)),
-        d_fake_gap=float(abs(np.mean(history["d_fake"][tail]) - 0.5)),
-        value_gap=float(abs(np.mean(history["value"][tail]) + LOG4)),
-    )
-    return {"schedule": schedule, "seed": seed, "wall_time": wall, "diverged": history.terminated,
-            "reason": history.reason, "iterations": history.iterations, "metrics": metrics,
-            "samples": samples, "history": history}
+    for name, key in (("d_real_gap", "d_real"), ("d_fake_gap", "d_fake")):
+        metrics[name] = float(abs(np.mean(history[key][tail]) - 0.5))
+    metrics["value_gap"] = float(abs(np.mean(history["value"][tail]) + LOG4))
+    task = env.game.task
+    d_turns = env.schedule.turns_of("discriminator")
+    epochs_per_iteration = (d_turns * task.batch_size / task.epoch_size) if task.epoch_size else math.nan
+    grid_x = np.linspace(task.mean - 4 * task.std, task.mean + 4 * task.std, 200)
+    d_of_x = (env.game.discriminate(torch.tensor(grid_x).reshape(-1, 1)).reshape(-1).double().numpy()
+              if task.discriminator == "sample" else None)
+    return {
+        "label": config.label, "schedule": config.schedule, "rule": config.rule, "loss": config.loss, "seed": seed,
+        "iterations": history.iterations, "epochs": history.iterations * epochs_per_iteration,
+        "epochs_per_iteration": epochs_per_iteration, "wall_time": wall, "diverged": history.terminated,
+        "reason": history.reason, "collapsed": bool(np.isfinite(samples).all() and samples.std() < COLLAPSE_STD_FRACTION * task.std),
+        "metrics": metrics, "curve": curve, "losses": {p: history[f"{p}_loss"] for p in minimax.PLAYERS},
+        "snapshots": snapshots, "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
+    }
 
 
-def floor(args: argparse.Namespace) -> dict[str, list[float]]:
-    """The same distances for target samples of the same size: what a perfect generator scores."""
-    reports = [normal_report(np.random.default_rng(s).normal(args.mean, args.std, args.samples), args.mean, args.std)
-               for s in range(args.seeds)]
-    return {k: [r[k] for r in reports] for k in reports[0]}
+def floor(config: Config, n: int, seeds: int) -> dict[str, list[float]]:
+    """The metrics of target samples of size n: what a perfect generator scores."""
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", **config.task_options)
+    task = env.game.task
+    reports = []
+    for seed in range(seeds):
+        draw = task.sample_data(n, torch.Generator().manual_seed(1_000_000 + seed), torch.device("cpu"), torch.float64)
+        reference = None if task.analytic else task.samples.numpy()
+        reports.append(distances(draw.reshape(-1).numpy(), task.mean, task.std, reference))
+    return {m: [r[m] for r in reports] for m in METRICS}
 
 
-def main() -> None:
-    args = parse_args()
-    torch.set_num_threads(args.threads)
-    runs = [run(args, s, seed) for s in args.schedules for seed in range(args.seeds)]
-    floors = floor(args)
-
-    header = ["schedule", "W1", "KS", "|mean err|", "|std err|", "hist JSD", "|D(x)-1/2|", "|D(G(z))-1/2|",
-              "|V+log 4|", "wall s", "diverged"]
-    rows = []
-    for schedule in args.schedules:
-        mine = [r for r in runs if r["schedule"] == schedule]
-        cells = [mean_std([r["metrics"].get(m, math.nan) for r in mine]) for m in METRICS]
-        rows.append([f"`{schedule}`", *cells, mean_std([r["wall_time"] for r in mine], 2),
-                     f"{sum(r['diverged'] for r in mine)}/{len(mine)}"])
-    rows.append(["floor (target vs target)", *[mean_std(floors[m]) for m in METRICS[:5]], "0", "0", "0", "", ""])
-    title = (f"Normal1D N({args.mean:g}, {args.std:g}^2), {args.loss} loss, {args.rule} lr {args.lr:g}, "
-             f"{args.iterations} iterations, {args.seeds} seeds, {args.samples} samples; mean ± std over seeds")
-    table = f"{title}\n\n{markdown_table(header, rows)}\n"
-    print(table)
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write(args.out / "results.md", table.encode())
-    save_json(args.out / "results.json", {
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "floor": floors,
-        "runs": [{k: v for k, v in r.items() if k not in ("samples", "history")} for r in runs],
-    })
-    plot(args, runs)
-    print(f"wrote {args.out}/results.md, results.json, histograms.png, curves.png")
+# ---- 4. Tables and figures -----------------------------------------------------------------------
 
 
-def plot(args: argparse.Namespace, runs: list[dict]) -> None:
-    xs = np.linspace(args.mean - 4 * args.std, args.mean + 4 * args.std, 400)
-    density = np.exp(-0.5 * ((xs - args.mean) / args.std) ** 2) / (args.std * math.sqrt(2 * math.pi))
-    fig, axes = plt.subplots(1, len(args.schedules), figsize=(4.5 * len(args.schedules), 3.4), squeeze=False)
-    for ax, schedule in zip(axes[0], args.schedules):
-        run0 = next(r for r in runs if r["schedule"] == schedule)
-        finite = run0["samples"][np.isfinite(run0["samples"])]
-        ax.hist(finite, bins=80, range=(xs[0], xs[-1]), density=True, alpha=0.6, label="generated")
-        ax.plot(xs, density, "k", lw=1.5, label="target")
-        ax.set_title(f"{schedule}, seed 0, iteration {run0['iterations']}")
-        ax.legend(fontsize=8)
-    save_figure(args.out / "histograms.png", fig)
+def iterations_to_floor(run: dict, threshold: float) -> float:
+    hits = [i for i, w in zip(run["curve"]["iteration"], run["curve"]["w1"]) if w < threshold]
+    return hits[0] if hits else math.nan
+
+
+def table(configs: list[Config], runs: list[dict], floors: dict[str, list[float]]) -> tuple[str, list[dict]]:
+    threshold = 2 * float(np.mean(floors["w1"]))
+    header = ["schedule · rule · loss", "W1", "KS", "|mean err|", "|std err|", "hist JSD", "|D(x)-½|", "|D(G(z))-½|",
+              "|V+log 4|", "epochs", "wall s", f"iters to W1<{threshold:.3g}", "W1<2×floor", "diverged/collapsed"]
+    rows, summary = [], []
+    for config in configs:
+        mine = [r for r in runs if r["label"] == config.label]
+        reached = [iterations_to_floor(r, threshold) for r in mine]
+        final_ok = sum(r["metrics"]["w1"] < threshold for r in mine)
+        cells = [mean_std([r["metrics"][m] for r in mine]) for m in METRICS + GAPS]
+        hits = [x for x in reached if np.isfinite(x)]
+        rows.append([config.label, *cells, mean_std([r["epochs"] for r in mine], 3), mean_std([r["wall_time"] for r in mine], 2),
+                     f"{mean_std(hits, 3)} ({len(hits)}/{len(mine)})" if hits else f"never (0/{len(mine)})",
+                     f"{final_ok}/{len(mine)}", f"{sum(r['diverged'] for r in mine)}/{sum(r['collapsed'] for r in mine)} of {len(mine)}"])
+        summary.append({"label": config.label, "w1_mean": float(np.nanmean([r["metrics"]["w1"] for r in mine])),
+                        "final_within_2x_floor": final_ok, "runs": len(mine)})
+    rows.append(["floor (target sample vs target)", *[mean_std(floors[m]) for m in METRICS], "0", "0", "0", "", "", "", "", ""])
+    return markdown_table(header, rows), summary
+
+
+def plot_histograms(path: Path, run: dict, density: Any) -> None:
+    """The report's figures 5-10: generated histograms over the target density along one run."""
+    points = sorted(run["snapshots"])
+    chosen = [points[round(i * (len(points) - 1) / 5)] for i in range(6)]
+    first = run["snapshots"][0]
+    lo, hi = np.percentile(np.concatenate([run["samples"], first]), [0.5, 99.5])
+    center, spread = run["d_grid"][len(run["d_grid"]) // 2], run["d_grid"][-1] - run["d_grid"][len(run["d_grid"]) // 2]
+    lo, hi = min(lo, center - spread), max(hi, center + spread)
+    xs = np.linspace(lo, hi, 400)
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.2), sharey=True)
+    peak = float(density(xs).max())
+    for ax, it in zip(axes.flat, chosen):
+        finite = run["snapshots"][it][np.isfinite(run["snapshots"][it])]
+        ax.hist(finite, bins=80, range=(lo, hi), density=True, alpha=0.65, color="tab:blue", label="generated")
+        ax.plot(xs, density(xs), "k", lw=1.4, label="target")
+        epoch = it * run["epochs_per_iteration"]
+        ax.set_title(f"epoch {epoch:.0f} · iteration {it}" if np.isfinite(epoch) else f"iteration {it}", fontsize=10)
+    axes.flat[0].legend(fontsize=8)
+    axes.flat[0].set_ylim(0, 3 * peak)  # a collapsed start would otherwise flatten every later panel
+    fig.suptitle(f"{run['label']}, seed {run['seed']}")
+    fig.tight_layout()
+    save_figure(path, fig)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    for schedule in args.schedules:
-        curves = np.array([r["history"]["value"] for r in runs if r["schedule"] == schedule
-                           and r["iterations"] == args.iterations])
-        if len(curves):
-            mean, std = curves.mean(0), curves.std(0)
-            steps = np.arange(1, len(mean) + 1)
-            ax.plot(steps, mean, label=schedule)
-            ax.fill_between(steps, mean - std, mean + std, alpha=0.2)
-    ax.axhline(-LOG4, color="k", ls="--", lw=1, label="-log 4 (equilibrium)")
-    ax.set_xlabel("iteration (generator updates)")
-    ax.set_ylabel("empirical value V")
+
+def plot_curves(path: Path, configs: list[Config], runs: list[dict], threshold: float) -> None:
+    """W1 and both players' losses per configuration: mean ± std over seeds."""
+    fig, (ax_w, ax_l) = plt.subplots(1, 2, figsize=(13, 4.4))
+    for i, config in enumerate(configs):
+        mine = [r for r in runs if r["label"] == config.label and r["iterations"] == config.iterations]
+        if not mine:
+            continue
+        color = plt.cm.tab10(i % 10)
+        x = np.asarray(mine[0]["curve"]["iteration"])
+        w = np.array([r["curve"]["w1"] for r in mine])
+        ax_w.plot(x, w.mean(0), color=color, label=config.label)
+        ax_w.fill_between(x, w.mean(0) - w.std(0), w.mean(0) + w.std(0), color=color, alpha=0.15)
+        for player, style in (("discriminator", "-"), ("generator", "--")):
+            loss = np.array([r["losses"][player] for r in mine])
+            smooth = max(1, loss.shape[1] // 100)
+            kernel = np.ones(smooth) / smooth
+            curve = np.array([np.convolve(row, kernel, mode="valid") for row in loss])
+            steps = np.arange(curve.shape[1]) + smooth
+            ax_l.plot(steps, curve.mean(0), style, color=color, lw=1)
+            ax_l.fill_between(steps, curve.mean(0) - curve.std(0), curve.mean(0) + curve.std(0), color=color, alpha=0.1)
+    ax_w.axhline(threshold, color="k", ls=":", lw=1, label="2 × floor")
+    ax_w.set(yscale="log", xlabel="iteration (generator updates)", ylabel="W1 to the target", title="Wasserstein-1")
+    ax_l.set(xlabel="iteration (generator updates)", ylabel="loss", title="losses (solid: discriminator, dashed: generator)")
+    ax_w.legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def plot_discriminator(path: Path, run: dict, density: Any) -> None:
+    """D(x) at the end against the optimal D* = p_data / (p_data + p_g) for the generator reached."""
+    x, d = run["d_grid"], run["d_of_x"]
+    g = run["samples"][np.isfinite(run["samples"])]
+    bandwidth = 1.06 * g.std() * len(g) ** (-1 / 5) if g.std() > 0 else 1e-3  # Silverman's rule
+    p_g = np.exp(-0.5 * ((x[:, None] - g[None, :: max(1, len(g) // 4000)]) / bandwidth) ** 2).mean(1) / (
+        bandwidth * math.sqrt(2 * math.pi))
+    p_data = density(x)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(x, d, label="D(x) learnt")
+    ax.plot(x, p_data / (p_data + p_g + 1e-300), "--", label="D* = p_data / (p_data + p_g)")
+    ax.axhline(0.5, color="k", lw=0.8, ls=":", label="1/2 (equilibrium)")
+    ax.set(xlabel="x", ylabel="D(x)", ylim=(0, 1), title=f"{run['label']}, seed {run['seed']}, end")
     ax.legend(fontsize=8)
-    save_figure(args.out / "curves.png", fig)
+    save_figure(path, fig)
     plt.close(fig)
+
+
+# ---- 5. Main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    configs = grid(args)
+    jobs = [(c, seed) for c in configs for seed in range(args.seeds)]
+    runs: list[dict] = []
+    with ProcessPoolExecutor(max_workers=min(args.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run, c, seed, args.samples, args.evaluations) for c, seed in jobs]
+        for future in tqdm(futures, desc="runs", disable=args.no_progress):
+            runs.append(future.result())
+    floors = floor(configs[0], args.samples, args.seeds)
+    threshold = 2 * float(np.mean(floors["w1"]))
+    text, summary = table(configs, runs, floors)
+    task = pettingzoo.make("aec", "minimax/Normal1D-v0", **configs[0].task_options).game.task
+    target = f"N({task.mean:g}, {task.std:g}^2)" if task.analytic else f"{len(task.samples)} target samples"
+    data = f"training set of {task.train_size} samples (epoch = one pass)" if task.train_size else "fresh samples each minibatch"
+    title = (f"Normal1D, target {target}, {task.noise} noise, {data}, batch {task.batch_size}"
+             f"{', preset ' + args.preset if args.preset else ''}; {args.seeds} seeds, {args.samples} generated samples; "
+             "mean ± std over seeds")
+    best = min(summary, key=lambda s: s["w1_mean"] if np.isfinite(s["w1_mean"]) else math.inf)
+    verdict = (f"Best configuration: {best['label']} (mean W1 {best['w1_mean']:.4g}); W1 within 2 × floor "
+               f"({threshold:.3g}) at the end in {best['final_within_2x_floor']}/{best['runs']} seeds.")
+    report = f"{title}\n\n{text}\n\n{verdict}\n"
+    print(report)
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "results.md", report.encode())
+    density = task.density
+    best_runs = [r for r in runs if r["label"] == best["label"]]
+    plot_histograms(out / "histograms.png", best_runs[0], density)
+    plot_curves(out / "curves.png", configs, runs, threshold)
+    if best_runs[0]["d_of_x"] is not None:
+        plot_discriminator(out / "discriminator.png", best_runs[0], density)
+    settings = vars(args)
+    save_json(out / "results.json", {
+        "settings": settings, "task": task.describe(), "floor": floors, "threshold_2x_floor": threshold,
+        "summary": summary, "best": best,
+        "runs": [{k: v for k, v in r.items() if k in ("label", "schedule", "rule", "loss", "seed", "iterations", "epochs",
+                                                      "wall_time", "diverged", "reason", "collapsed")}
+                 | {"metrics": r["metrics"], "w1_curve": r["curve"]}
+                 for r in runs],
+    })
+    print(f"wrote {out}/results.md, results.json, histograms.png, curves.png"
+          f"{', discriminator.png' if best_runs[0]['d_of_x'] is not None else ''}")
+    return {"summary": summary, "best": best, "floor": floors, "threshold": threshold}
 
 
 if __name__ == "__main__":

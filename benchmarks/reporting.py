@@ -27,8 +27,26 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays become numbers and lists, NaN and inf become None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
 def save_json(path: Path, payload: Any) -> None:
-    atomic_write(path, (json.dumps(payload, indent=2, allow_nan=False) + "\n").encode())
+    """Write JSON atomically; non-finite numbers are written as null."""
+    atomic_write(path, (json.dumps(jsonable(payload), indent=2, allow_nan=False) + "\n").encode())
 
 
 def save_figure(path: Path, figure: Any) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from minimax.errors import check_choice
+from minimax.errors import check_choice, check_float
 
 
 @dataclass(frozen=True)
@@ -96,16 +96,66 @@ class NonSaturating(Minimax):
         return -log_sigmoid(outcome.fake_logits).mean()
 
 
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """mean ||grad_x logit(x)||^2: the zero-centred penalty of Mescheder et al. 2018, differentiable in D."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    return grad.pow(2).reshape(len(x), -1).sum(1).mean()
+
+
+class Regularized(LossFamily):
+    """A loss family with zero-centred gradient penalties on the discriminator.
+
+    L_D += (r1 / 2) mean ||grad_x D_logit(x)||^2 on real data (R1) and (r2 / 2) the
+    same on generated data (R2); the generator's loss is the base family's. With
+    a penalty the game is no longer zero-sum.
+    """
+
+    zero_sum = False
+
+    def __init__(self, base: LossFamily, r1: float = 0.0, r2: float = 0.0) -> None:
+        self.base = base
+        self.r1 = check_float("r1", r1, minimum=0.0)
+        self.r2 = check_float("r2", r2, minimum=0.0)
+        terms = [f"r1={self.r1:g}"] * bool(self.r1) + [f"r2={self.r2:g}"] * bool(self.r2)
+        self.name = f"{base.name}:{','.join(terms)}" if terms else base.name
+        self.zero_sum = base.zero_sum and not terms
+
+    def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
+        loss = self.base.discriminator_loss(outcome)
+        if self.r1:
+            loss = loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real)
+        if self.r2:
+            loss = loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake)
+        return loss
+
+    def generator_loss(self, outcome: Outcome) -> torch.Tensor:
+        return self.base.generator_loss(outcome)
+
+    def __repr__(self) -> str:
+        return f"Regularized({self.base!r}, r1={self.r1:g}, r2={self.r2:g})"
+
+
 LOSS_FAMILIES: dict[str, type[LossFamily]] = {"minimax": Minimax, "non-saturating": NonSaturating}
+_REGULARIZERS = ("r1", "r2")
 _ALIASES = {"saturating": "minimax", "gan": "minimax", "nonsaturating": "non-saturating", "ns": "non-saturating"}
 
 
 def make_loss(spec: str | LossFamily = "minimax") -> LossFamily:
-    """A loss family by name (``"minimax"``, ``"non-saturating"``) or passed through."""
+    """A loss family by name, with optional penalties: ``"non-saturating:r1=1"``; or passed through."""
     if isinstance(spec, LossFamily):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"loss must be a name or a LossFamily, got {spec!r}")
-    key = _ALIASES.get(spec.lower(), spec.lower())
+        raise TypeError(f"loss must be a name such as 'non-saturating:r1=1' or a LossFamily, got {spec!r}")
+    name, _, rest = spec.strip().lower().partition(":")
+    key = _ALIASES.get(name.strip(), name.strip())
     check_choice("loss family", key, LOSS_FAMILIES)
-    return LOSS_FAMILIES[key]()
+    base = LOSS_FAMILIES[key]()
+    penalties: dict[str, float] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        term, sep, value = item.partition("=")
+        check_choice("loss option", term.strip(), _REGULARIZERS)
+        if not sep:
+            raise ValueError(f"loss option {item!r} in {spec!r} must look like {term.strip()}=<weight>")
+        penalties[term.strip()] = check_float(term.strip(), value.strip(), minimum=0.0)
+    return Regularized(base, **penalties) if penalties else base

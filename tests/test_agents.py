@@ -389,3 +389,33 @@ def test_non_numbers_raise_type_error(build, fragment):
     with pytest.raises(TypeError) as err:
         build()
     assert fragment in str(err.value)
+
+
+# ---- learning-rate schedules -------------------------------------------------------------------------
+
+
+def test_linear_and_cosine_schedules_scale_the_change() -> None:
+    from agents import lr_schedules
+
+    params = torch.zeros(3)
+    for schedule, expected in (
+        (lr_schedules.linear(4, end=0.2), [1.0, 0.8, 0.6, 0.4, 0.2, 0.2]),
+        (lr_schedules.cosine(2, end=0.0), [1.0, 0.5, 0.0, 0.0, 0.0, 0.0]),
+        (lr_schedules.constant(), [1.0] * 6),
+    ):
+        rule = agents.with_schedule(agents.make("sgd", lr=0.5), schedule)
+        state = rule.init(params)
+        got = []
+        for _ in range(6):
+            delta, state = rule.update(torch.ones(3), state, params)
+            got.append(-delta[0].item() / 0.5)
+        assert got == pytest.approx(expected, abs=1e-7)
+
+
+def test_schedule_bad_input() -> None:
+    from agents import lr_schedules
+
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        lr_schedules.linear(0)
+    with pytest.raises(ValueError, match="end"):
+        lr_schedules.cosine(10, end=-0.5)

@@ -98,3 +98,34 @@ def test_rewards_at_equilibrium_value() -> None:
     env.step(torch.zeros_like(obs["parameters"]))
     assert env.infos["discriminator"]["d_real"].item() == pytest.approx(0.5)
     assert env.infos["discriminator"]["d_fake"].item() == pytest.approx(0.5)
+
+
+def test_r1_penalty_matches_hand_computation() -> None:
+    """For a linear critic logit(x) = 3x + 1 the input gradient is 3 everywhere: R1 = (gamma/2) * 9."""
+    from minimax.losses import gradient_penalty
+
+    x = torch.randn(16, 1)
+    critic = lambda t: 3.0 * t.squeeze(-1) + 1.0  # noqa: E731
+    assert gradient_penalty(critic, x).item() == pytest.approx(9.0)
+    o = Outcome(real=x, fake=x + 1, real_logits=critic(x), fake_logits=critic(x + 1), critic=critic)
+    plain, penalised = make_loss("non-saturating"), make_loss("non-saturating:r1=2")
+    assert penalised.discriminator_loss(o).item() == pytest.approx(plain.discriminator_loss(o).item() + 9.0)
+    assert penalised.generator_loss(o).item() == pytest.approx(plain.generator_loss(o).item())
+    assert not penalised.zero_sum and penalised.name == "non-saturating:r1=2"
+
+
+def test_r1_gradient_flows_into_discriminator_parameters() -> None:
+    game = Game(Normal1D(hidden=4, batch_size=32), loss="minimax:r1=10")
+    game.reset(0)
+    batch = game.sample()
+    with_penalty = game.evaluate(batch, ("discriminator",)).gradients["discriminator"]
+    game.loss = make_loss("minimax")
+    without = game.evaluate(batch, ("discriminator",)).gradients["discriminator"]
+    assert not torch.allclose(with_penalty, without)
+
+
+@pytest.mark.parametrize("spec, message", [("minimax:r3=1", "unknown loss option 'r3'"), ("minimax:r1", "must look like r1=<weight>"),
+                                           ("minimax:r1=-1", "r1 must be >= 0.0, got '-1'")])
+def test_bad_loss_specs(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_loss(spec)

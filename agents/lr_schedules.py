@@ -1,0 +1,81 @@
+"""Learning-rate schedules: multipliers of the step size as a function of the update count.
+
+A schedule maps the number of updates already made (an int64 tensor, so the
+update stays on the device with no host sync) to a factor; ``with_schedule``
+multiplies a rule's change by it, in the Optax spirit of composing transformations:
+
+    agents.with_schedule(agents.make("adam", lr=1e-3), agents.lr_schedules.linear(steps=6000, end=0.01))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from agents._checks import check_number
+from agents.rules import UpdateRule
+from agents.transforms import GradientTransformation, chain
+
+Schedule = Callable[[Tensor], Tensor]
+
+
+def _check(owner: str, steps: int, end: float) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"{owner}: steps must be an integer >= 1, got {steps!r}")
+    check_number(owner, "end", end, low=0.0)
+
+
+def constant() -> Schedule:
+    """Factor 1 throughout."""
+    return lambda count: torch.ones((), dtype=torch.float64, device=count.device)
+
+
+def linear(steps: int, end: float = 0.0) -> Schedule:
+    """From 1 down to ``end`` linearly over ``steps`` updates, then ``end``."""
+    _check("linear schedule", steps, end)
+    return lambda count: 1.0 - (1.0 - end) * torch.clamp(count.to(torch.float64) / steps, max=1.0)
+
+
+def cosine(steps: int, end: float = 0.0) -> Schedule:
+    """From 1 down to ``end`` along half a cosine over ``steps`` updates, then ``end``."""
+    _check("cosine schedule", steps, end)
+
+    def factor(count: Tensor) -> Tensor:
+        progress = torch.clamp(count.to(torch.float64) / steps, max=1.0)
+        return end + (1.0 - end) * 0.5 * (1.0 + torch.cos(math.pi * progress))
+
+    return factor
+
+
+class ScheduleState(NamedTuple):
+    count: Tensor
+
+
+def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
+    """Multiply updates by ``schedule(count)``, count being the number of earlier updates."""
+
+    def init(params: Tensor) -> ScheduleState:
+        return ScheduleState(torch.zeros((), dtype=torch.int64, device=params.device))
+
+    def update(updates: Tensor, state: ScheduleState, params: Tensor | None = None):
+        factor = schedule(state.count).to(updates.dtype)
+        return updates * factor, ScheduleState(state.count + 1)
+
+    return GradientTransformation(init, update)
+
+
+SCHEDULES = {"constant": constant, "linear": linear, "cosine": cosine}
+
+
+def with_schedule(rule: UpdateRule, schedule: Schedule, name: str | None = None) -> UpdateRule:
+    """``rule`` with its change multiplied by ``schedule(count)`` (a decaying learning rate)."""
+    label = name or getattr(schedule, "__qualname__", "schedule").split(".")[0]
+    return UpdateRule(
+        chain(rule.transform, scale_by_schedule(schedule)),
+        name=f"{rule.name}+{label}",
+        hyperparameters={**rule.hyperparameters, "lr_schedule": label},
+    )

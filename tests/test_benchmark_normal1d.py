@@ -1,0 +1,40 @@
+"""The 1D benchmark end to end on a tiny grid: table, JSON and figures are written, and say what they should."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from benchmarks import normal1d
+
+
+def test_normal1d_benchmark_writes_its_results(tmp_path, capsys) -> None:
+    out = tmp_path / "normal1d"
+    result = normal1d.main(
+        ["--iterations", "30", "--seeds", "2", "--ks", "1", "--samples", "2000", "--evaluations", "3",
+         "--hidden", "8", "--batch-size", "64", "--train-size", "1000", "--workers", "1", "--out", str(out), "--no-progress"]
+    )
+    printed = capsys.readouterr().out
+    assert "| floor (target sample vs target) |" in printed and "Best configuration" in printed
+    for name in ("results.json", "results.md", "histograms.png", "curves.png", "discriminator.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["runs"]) == 2 * 2  # alternating:k=1 and simultaneous, two seeds each
+    assert {r["schedule"] for r in data["runs"]} == {"alternating:k=1", "simultaneous"}
+    run = data["runs"][0]
+    assert run["iterations"] == 30 and run["epochs"] == 30 * 64 / 1000  # one D minibatch per iteration
+    assert len(run["w1_curve"]["w1"]) == 4  # start + 3 evaluations
+    floor_w1 = np.mean(data["floor"]["w1"])
+    assert 0.005 < floor_w1 < 0.05  # W1 of 2000 normal samples to the law: about 0.8 * std / sqrt(n)
+    assert result["threshold"] == 2 * floor_w1
+
+
+def test_normal1d_benchmark_far_target_and_preset(tmp_path) -> None:
+    far = normal1d.main(["--mean", "400", "--std", "10", "--iterations", "20", "--seeds", "1", "--modes", "alternating",
+                         "--samples", "1000", "--evaluations", "2", "--workers", "1", "--out", str(tmp_path / "far"),
+                         "--no-progress"])
+    assert np.isfinite(far["best"]["w1_mean"]) and far["best"]["w1_mean"] < 40  # scaled: starts near 400, not 0
+    preset = normal1d.main(["--preset", "2018", "--iterations", "3", "--seeds", "1", "--samples", "1000",
+                            "--evaluations", "1", "--workers", "1", "--out", str(tmp_path / "p"), "--no-progress"])
+    assert preset["summary"][0]["label"] == "alternating:k=20,m=20 · momentum · non-saturating"
