@@ -16,6 +16,9 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file, fsync and rename: never half-written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; results are for everyone to read
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -63,8 +66,8 @@ def mean_std(values: Sequence[float], digits: int = 3) -> str:
     finite = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
     if finite.size == 0:
         return "n/a"
-    if finite.size == 1:
-        return f"{finite[0]:.{digits}g}"
+    if finite.size == 1 or np.ptp(finite) <= 1e-9 * max(1.0, float(np.abs(finite).max())):
+        return f"{finite[0]:.{digits}g}"  # one run, or identical runs (e.g. epochs)
     return f"{finite.mean():.{digits}g} ± {finite.std(ddof=1):.{digits}g}"
 
 
