@@ -184,7 +184,7 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
                           **config.task_options)
     schedule = minimax.make_schedule(config.schedule)
     rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
-    checkpoints = sorted({round(i * config.iterations / evaluations) for i in range(1, evaluations + 1)})
+    every = max(1, config.iterations // evaluations)  # train() calls back every `every` iterations and at the end
     curve: dict[str, list[float]] = {"iteration": [0.0], "w1": []}
     snapshots: dict[int, np.ndarray] = {}
     env.reset(seed=seed)
@@ -198,14 +198,9 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
         curve["w1"].append(metrics["w1"])
         snapshots[iteration] = samples
 
-    class EveryCheckpoint:  # train() calls every `callback_every`; keep only our checkpoints
-        def __call__(self, iteration: int, env: Any, history: Any) -> None:
-            if iteration in checkpoints:
-                on_checkpoint(iteration, env, history)
-
     start = time.perf_counter()
     history = minimax.train(env, rules, config.iterations, seed=seed, progress=False,
-                            callbacks=[EveryCheckpoint()], callback_every=1)
+                            callbacks=[on_checkpoint], callback_every=every)
     wall = time.perf_counter() - start
     samples, metrics = evaluate(env, n_samples, seed)
     tail = slice(-max(1, history.iterations // 10), None)  # the last 10% of iterations
