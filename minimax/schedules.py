@@ -9,6 +9,7 @@ as strings, e.g. ``"alternating:k=5,first=generator"`` or ``"simultaneous"``.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from minimax.errors import check_choice, check_int
@@ -83,10 +84,11 @@ def make_schedule(spec: str | Schedule = "alternating", **options: object) -> Sc
         key, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"schedule option {item!r} in {spec!r} must look like key=value")
-        key = key.strip()
-        parsed[key] = int(value) if key in _INT_OPTIONS and value.strip().lstrip("-").isdigit() else value.strip()
+        key, value = key.strip().lower(), value.strip().lower()
+        parsed[key] = int(value) if key in _INT_OPTIONS and value.lstrip("+-").isdigit() else value
     parsed.update(options)
-    try:
-        return _FACTORIES[name](**parsed)  # type: ignore[operator]
-    except TypeError as error:
-        raise TypeError(f"schedule {name!r} does not take options {sorted(parsed)}: {error}") from None
+    accepted = set(inspect.signature(_FACTORIES[name]).parameters)
+    unknown = sorted(set(parsed) - accepted)
+    if unknown:
+        raise TypeError(f"schedule {name!r} does not take option(s) {unknown}; it takes {sorted(accepted) or 'none'}")
+    return _FACTORIES[name](**parsed)  # type: ignore[operator]

@@ -236,3 +236,11 @@ def test_float64_games_run_in_float64(make_aec) -> None:
     edge = minimax.to_numpy(make_aec(dtype="float64"))
     edge.reset(seed=0)
     assert edge.observe("discriminator")["gradient"].dtype == np.float32
+
+
+def test_schedule_strings_are_forgiving_about_case_and_strict_about_options() -> None:
+    assert minimax.make_schedule(" Alternating: K=2, First=Generator").cycle == ("generator", "discriminator", "discriminator")
+    with pytest.raises(TypeError, match=r"'simultaneous' does not take option\(s\) \['k'\]; it takes none"):
+        minimax.make_schedule("simultaneous:k=2")
+    with pytest.raises(TypeError, match=r"does not take option\(s\) \['j'\]; it takes \['first', 'k', 'm'\]"):
+        minimax.make_schedule("alternating:j=1")
