@@ -5,6 +5,7 @@ tensors of shape (..., P) so that many games can run in lockstep.
 """
 
 from agents import lr_schedules, transforms
+from agents.averaging import averaged
 from agents.lr_schedules import with_schedule
 from agents.registry import available, make, register
 from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, RMSprop, UpdateRule
@@ -18,6 +19,7 @@ __all__ = [
     "RMSprop",
     "UpdateRule",
     "available",
+    "averaged",
     "lr_schedules",
     "make",
     "register",

@@ -25,7 +25,9 @@ import itertools
 import math
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -74,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     rules.add_argument("--lr-decay", choices=["none", "linear", "cosine"], default="none",
                        help="decay both learning rates over the run (to --lr-end times the start)")
     rules.add_argument("--lr-end", type=float, default=0.01, help="final learning-rate factor with --lr-decay")
+    rules.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                       help="evaluate the generator's exponential moving average of iterates (e.g. 0.999)")
     task = p.add_argument_group("task")
     task.add_argument("--mean", type=float, default=4.0)
     task.add_argument("--std", type=float, default=1.25)
@@ -129,11 +133,13 @@ class Config:
     iterations: int
     lr_decay: str = "none"
     lr_end: float = 1.0
+    ema: float | None = None
 
     @property
     def label(self) -> str:
         decay = f" ({self.lr_decay} decay)" if self.lr_decay != "none" else ""
-        return f"{self.schedule} · {self.rule}{decay} · {self.loss}"
+        ema = f" · G EMA {self.ema:g}" if self.ema is not None else ""
+        return f"{self.schedule} · {self.rule}{decay} · {self.loss}{ema}"
 
     def make_rule(self, moves: int) -> agents.UpdateRule:
         """The update rule of a player that makes ``moves`` moves in the run."""
@@ -160,17 +166,36 @@ def grid(args: argparse.Namespace) -> list[Config]:
     schedules += ["simultaneous"] if "simultaneous" in args.modes else []
     options = {"adam": {"lr": args.adam_lr, "betas": tuple(args.adam_betas)},
                "momentum": {"lr": args.momentum_lr, "momentum": args.momentum}}
-    return [Config(s, r, options[r], loss, task, args.iterations, args.lr_decay, args.lr_end)
+    return [Config(s, r, options[r], loss, task, args.iterations, args.lr_decay, args.lr_end, args.ema)
             for s, r, loss in itertools.product(schedules, args.rules, args.losses)]
 
 
 # ---- 3. One run -----------------------------------------------------------------------------------
 
 
-def evaluate(env: Any, n: int, seed: int) -> tuple[np.ndarray, dict[str, float]]:
-    """n generated samples (from a stream of their own) and their distances to the target."""
+@contextmanager
+def generator_parameters(env: Any, values: torch.Tensor | None) -> Iterator[None]:
+    """Temporarily load ``values`` (e.g. an average of iterates) into the generator; None leaves it as is."""
+    if values is None:
+        yield
+        return
+    theta = env.game.parameters("generator")
+    saved = theta.clone()
+    theta.copy_(values)
+    try:
+        yield
+    finally:
+        theta.copy_(saved)
+
+
+def evaluate(env: Any, n: int, seed: int, generator: torch.Tensor | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """n generated samples (from a stream of their own) and their distances to the target.
+
+    ``generator`` evaluates other generator parameters (an average of iterates) than the live ones.
+    """
     task = env.game.task
-    samples = env.game.generate(n, torch.Generator(env.game.device).manual_seed(seed)).reshape(-1).double().numpy()
+    with generator_parameters(env, generator):
+        samples = env.game.generate(n, torch.Generator(env.game.device).manual_seed(seed)).reshape(-1).double().numpy()
     if not np.isfinite(samples).all():
         return samples, {m: math.nan for m in METRICS}
     reference = None if task.analytic else task.samples.numpy()
@@ -184,6 +209,13 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
                           **config.task_options)
     schedule = minimax.make_schedule(config.schedule)
     rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
+    if config.ema is not None:
+        rules["generator"] = agents.averaged(rules["generator"], decay=config.ema)
+
+    def evaluated_generator() -> torch.Tensor | None:
+        state = rules["generator"].state
+        return state.average if config.ema is not None and state is not None else None
+
     every = max(1, config.iterations // evaluations)  # train() calls back every `every` iterations and at the end
     curve: dict[str, list[float]] = {"iteration": [0.0], "w1": []}
     snapshots: dict[int, np.ndarray] = {}
@@ -193,7 +225,7 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
     snapshots[0] = samples
 
     def on_checkpoint(iteration: int, env: Any, history: Any) -> None:
-        samples, metrics = evaluate(env, n_samples, seed)
+        samples, metrics = evaluate(env, n_samples, seed, evaluated_generator())
         curve["iteration"].append(float(iteration))
         curve["w1"].append(metrics["w1"])
         snapshots[iteration] = samples
@@ -202,7 +234,7 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
     history = minimax.train(env, rules, config.iterations, seed=seed, progress=False,
                             callbacks=[on_checkpoint], callback_every=every)
     wall = time.perf_counter() - start
-    samples, metrics = evaluate(env, n_samples, seed)
+    samples, metrics = evaluate(env, n_samples, seed, evaluated_generator())
     tail = slice(-max(1, history.iterations // 10), None)  # the last 10% of iterations
     for name, key in (("d_real_gap", "d_real"), ("d_fake_gap", "d_fake")):
         metrics[name] = float(abs(np.mean(history[key][tail]) - 0.5))

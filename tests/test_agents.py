@@ -419,3 +419,27 @@ def test_schedule_bad_input() -> None:
         lr_schedules.linear(0)
     with pytest.raises(ValueError, match="end"):
         lr_schedules.cosine(10, end=-0.5)
+
+
+# ---- iterate averaging ---------------------------------------------------------------------------------
+
+
+def test_averaged_rule_moves_like_the_inner_rule_and_keeps_the_averages() -> None:
+    params = torch.tensor([0.0, 1.0])
+    plain, uniform, ema = (agents.make("sgd", lr=0.5), agents.averaged(agents.make("sgd", lr=0.5)),
+                           agents.averaged(agents.make("sgd", lr=0.5), decay=0.5))
+    states = [r.init(params) for r in (plain, uniform, ema)]
+    iterates = [params]
+    p = params
+    for grad in (torch.tensor([2.0, 0.0]), torch.tensor([-4.0, 2.0])):
+        deltas = []
+        for i, rule in enumerate((plain, uniform, ema)):
+            delta, states[i] = rule.update(grad, states[i], p)
+            deltas.append(delta)
+        assert torch.equal(deltas[0], deltas[1]) and torch.equal(deltas[0], deltas[2])
+        p = p + deltas[0]
+        iterates.append(p)
+    torch.testing.assert_close(states[1].average, torch.stack(iterates).mean(0))  # [0,1], [-1,1], [1,0]
+    torch.testing.assert_close(states[2].average, 0.5 * (0.5 * iterates[0] + 0.5 * iterates[1]) + 0.5 * iterates[2])
+    with pytest.raises(ValueError, match="decay"):
+        agents.averaged(agents.make("sgd", lr=0.1), decay=1.0)
