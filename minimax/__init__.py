@@ -14,7 +14,7 @@ from minimax.game import Evaluation, Game, Minibatch
 from minimax.losses import LossFamily, Minimax, NonSaturating, make_loss
 from minimax.registration import make_aec, make_parallel, make_single, register_all
 from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
-from minimax.tasks import Normal1D, Task
+from minimax.tasks import MNIST, FashionMNIST, Normal1D, Task
 from minimax.training import History, train
 from minimax.wrappers import to_numpy
 
@@ -28,11 +28,13 @@ __all__ = [
     "PLAYERS",
     "Alternating",
     "Evaluation",
+    "FashionMNIST",
     "Game",
     "GameAECEnv",
     "GameParallelEnv",
     "History",
     "LossFamily",
+    "MNIST",
     "Minibatch",
     "Minimax",
     "NonSaturating",

@@ -7,6 +7,8 @@ noise and weight initialisation. Environments add turn-taking on top.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,16 +17,40 @@ from torch import nn
 
 from minimax.flat import FlatModule
 from minimax.losses import LossFamily, Outcome, gan_value, make_loss
-from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS
+from minimax.errors import check_choice
+from minimax.schedules import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
 from minimax.tasks.base import Task
+
+FAKE_MODES = ("train", "eval")
+
+
+@contextmanager
+def _buffers_kept(module: nn.Module, keep: bool) -> Iterator[None]:
+    """Restore ``module``'s buffers (BatchNorm statistics) on exit when ``keep``."""
+    if not keep:
+        yield
+        return
+    saved = [(b, b.clone()) for b in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
 
 
 @dataclass(frozen=True)
 class Minibatch:
-    """The random inputs of one turn: target samples and generator noise."""
+    """The random inputs of one turn: target samples and generator noise.
+
+    ``part`` is ``"both"`` for a full minibatch, or ``"real"``/``"fake"`` for a
+    discriminator half batch holding only target samples or only noise (the
+    other tensor is then empty).
+    """
 
     real: torch.Tensor
     noise: torch.Tensor
+    part: str = BOTH
 
 
 @dataclass(frozen=True)
@@ -32,14 +58,15 @@ class Evaluation:
     """Losses and gradients of some players on one minibatch, plus game diagnostics.
 
     Every tensor is detached and lives on the game's device; nothing has been
-    copied to the host.
+    copied to the host. On a half-batch turn the diagnostics of the half that was
+    not evaluated are None.
     """
 
     losses: dict[str, torch.Tensor]
     gradients: dict[str, torch.Tensor]
-    d_real: torch.Tensor
-    d_fake: torch.Tensor
-    value: torch.Tensor
+    d_real: torch.Tensor | None
+    d_fake: torch.Tensor | None
+    value: torch.Tensor | None
 
 
 class Game:
@@ -51,7 +78,13 @@ class Game:
         loss: str | LossFamily = "minimax",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        fake_mode: str = "train",
     ) -> None:
+        """``fake_mode`` is the generator's mode when it makes the samples of a
+        discriminator-only turn: ``"train"`` (batch statistics in BatchNorm, running
+        statistics updated: PyTorch's usual loop) or ``"eval"`` (running statistics,
+        nothing updated: Keras's ``generator.predict``, the report's code). The
+        generator's own turns always run in train mode."""
         if not isinstance(task, Task):
             raise TypeError(f"task must be a minimax.tasks.Task, got {task!r}")
         if dtype not in (torch.float32, torch.float64):
@@ -60,6 +93,7 @@ class Game:
         self.loss = make_loss(loss)
         self.device = torch.empty(0, device=device).device  # "cuda" -> "cuda:0", as tensors report it
         self.dtype = dtype
+        self.fake_mode = check_choice("fake_mode", fake_mode, FAKE_MODES)
         fresh = self._build(seed=0)
         self.players: dict[str, FlatModule] = {
             name: FlatModule(module.to(self.device, dtype)) for name, module in fresh.items()
@@ -86,16 +120,34 @@ class Game:
         """The player's live flat parameter buffer (a view, not a copy)."""
         return self.players[player].flat
 
-    def sample(self, batch_size: int | None = None) -> Minibatch:
-        """Draw one turn's minibatch from the game's own streams."""
+    def sample(self, batch_size: int | None = None, part: str = BOTH) -> Minibatch:
+        """Draw one turn's minibatch from the game's own streams.
+
+        ``part="real"`` or ``"fake"`` draws half batches (``batch_size // 2`` target
+        samples and as many noise vectors): the discriminator's loss on it is then its
+        real-data or its generated-data term alone, while the other player can still
+        be observed on the same minibatch.
+        """
+        check_choice("minibatch part", part, PARTS)
         n = self.task.batch_size if batch_size is None else batch_size
+        if part != BOTH:
+            n //= 2
+            if n < 1:
+                raise ValueError(f"a half-batch turn needs a batch size of at least 2, got {batch_size}")
         return Minibatch(
             self.task.sample_data(n, self.data_rng, self.device, self.dtype),
             self.task.sample_noise(n, self.noise_rng, self.device, self.dtype),
+            part,
         )
 
-    def evaluate(self, batch: Minibatch, players: tuple[str, ...] = PLAYERS) -> Evaluation:
+    def evaluate(
+        self, batch: Minibatch, players: tuple[str, ...] = PLAYERS, update_buffers: bool = True
+    ) -> Evaluation:
         """Losses and flat gradients of ``players`` on ``batch``, in one forward/backward each.
+
+        ``update_buffers=False`` leaves the generator's buffers (BatchNorm running
+        statistics) as they were: for looking at a player who is not moving, so that
+        observing never changes the game.
 
         Each gradient is taken with respect to that player's own parameters only. The
         modules run directly (their parameters are views of the flat buffers), which costs
@@ -104,18 +156,27 @@ class Game:
         """
         d, g = self.players[DISCRIMINATOR], self.players[GENERATOR]
         want_d, want_g = DISCRIMINATOR in players, GENERATOR in players
+        # On a half-batch turn the discriminator needs only its half; the generator always needs both.
+        need_real = want_g or batch.part != FAKE
+        need_fake = want_g or batch.part != REAL
         losses: dict[str, torch.Tensor] = {}
         gradients: dict[str, torch.Tensor] = {}
-        with torch.enable_grad():
+        empty = batch.real.new_empty(0)
+        with torch.enable_grad(), _buffers_kept(g.module, keep=not update_buffers):
             # Build only the graph each requested gradient needs.
             with torch.set_grad_enabled(want_g):
-                fake = g(batch.noise)
+                fake = self._fakes(batch.noise, want_g) if need_fake else batch.real[:0]
             with torch.set_grad_enabled(want_d):
-                real_logits = d(batch.real)
-            fake_logits = d(fake)
+                real_logits = d(batch.real) if need_real else empty
+            fake_logits = d(fake) if need_fake else empty
             outcome = Outcome(batch.real, fake, real_logits, fake_logits, d.module)
             if want_d:
-                loss_d = self.loss.discriminator_loss(outcome)
+                terms = {
+                    BOTH: self.loss.discriminator_loss,
+                    REAL: self.loss.discriminator_real_loss,
+                    FAKE: self.loss.discriminator_fake_loss,
+                }
+                loss_d = terms[batch.part](outcome)
                 gradients[DISCRIMINATOR] = d.flat_gradient(loss_d, retain_graph=want_g)
                 losses[DISCRIMINATOR] = loss_d.detach()
             if want_g:
@@ -124,13 +185,24 @@ class Game:
                 losses[GENERATOR] = loss_g.detach()
         with torch.no_grad():
             real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-            return Evaluation(
+            return Evaluation(  # None for what a half-batch turn did not need to compute
                 losses=losses,
                 gradients=gradients,
-                d_real=torch.sigmoid(real_logits).mean(),
-                d_fake=torch.sigmoid(fake_logits).mean(),
-                value=gan_value(real_logits, fake_logits),
+                d_real=torch.sigmoid(real_logits).mean() if need_real else None,
+                d_fake=torch.sigmoid(fake_logits).mean() if need_fake else None,
+                value=gan_value(real_logits, fake_logits) if need_real and need_fake else None,
             )
+
+    def _fakes(self, noise: torch.Tensor, for_generator: bool) -> torch.Tensor:
+        """G(noise); in eval mode for a discriminator-only turn when ``fake_mode`` says so."""
+        g = self.players[GENERATOR].module
+        if for_generator or self.fake_mode == "train" or not g.training:
+            return g(noise)
+        g.eval()
+        try:
+            return g(noise)
+        finally:
+            g.train()
 
     @torch.no_grad()
     def generate(self, n: int, rng: torch.Generator | None = None) -> torch.Tensor:

@@ -58,13 +58,27 @@ def gan_value(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Ten
 
 
 class LossFamily:
-    """Per-player losses of a GAN game. Subclasses define the two losses."""
+    """Per-player losses of a GAN game. Subclasses define the two losses.
+
+    A family whose discriminator loss is a sum of a real-data term and a
+    generated-data term also defines the two terms, so that a schedule can update
+    the discriminator on a real batch and a generated batch separately (the Keras
+    code of the report does: two ``train_on_batch`` calls per step).
+    """
 
     name: str = "abstract"
     zero_sum: bool = False
 
     def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
-        raise NotImplementedError
+        return self.discriminator_real_loss(outcome) + self.discriminator_fake_loss(outcome)
+
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        """The real-data term of the discriminator's loss (needs only ``real`` and ``real_logits``)."""
+        raise NotImplementedError(f"loss family {self.name!r} does not split into real and generated terms")
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        """The generated-data term of the discriminator's loss (needs only ``fake`` and ``fake_logits``)."""
+        raise NotImplementedError(f"loss family {self.name!r} does not split into real and generated terms")
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
         raise NotImplementedError
@@ -79,8 +93,11 @@ class Minimax(LossFamily):
     name = "minimax"
     zero_sum = True
 
-    def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
-        return -gan_value(outcome.real_logits, outcome.fake_logits)
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        return -log_sigmoid(outcome.real_logits).mean()
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        return -log_sigmoid(-outcome.fake_logits).mean()
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
         return gan_value(outcome.real_logits.detach(), outcome.fake_logits)
@@ -128,6 +145,14 @@ class Regularized(LossFamily):
         if self.r2:
             loss = loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake)
         return loss
+
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        loss = self.base.discriminator_real_loss(outcome)
+        return loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real) if self.r1 else loss
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        loss = self.base.discriminator_fake_loss(outcome)
+        return loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake) if self.r2 else loss
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
         return self.base.generator_loss(outcome)

@@ -28,11 +28,11 @@ from minimax.envs.single import SinglePlayerEnv
 from minimax.errors import check_int
 from minimax.game import Game
 from minimax.schedules import make_schedule
-from minimax.tasks import Normal1D, Task
+from minimax.tasks import MNIST, FashionMNIST, Normal1D, Task
 
-TASKS: dict[str, Callable[..., Task]] = {"Normal1D-v0": Normal1D}
+TASKS: dict[str, Callable[..., Task]] = {"Normal1D-v0": Normal1D, "MNIST-v0": MNIST, "FashionMNIST-v0": FashionMNIST}
 NAMESPACE = "minimax"
-_GAME_OPTIONS = {"loss", "device", "dtype"}
+_GAME_OPTIONS = {"loss", "device", "dtype", "fake_mode"}
 _ENV_OPTIONS = {"max_steps", "max_cycles", "nonfinite_check_every", "render_mode"}
 
 
@@ -66,6 +66,7 @@ def _game(task_factory: Callable[..., Task], task_options: dict, game_options: d
         loss=game_options.get("loss", "minimax"),
         device=game_options.get("device", "cpu"),
         dtype=_dtype(game_options.get("dtype", torch.float32)),
+        fake_mode=game_options.get("fake_mode", "train"),
     )
 
 

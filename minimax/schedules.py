@@ -5,6 +5,13 @@ A schedule is one *cycle* of turns, repeated. Goodfellow's Algorithm 1 is
 one training iteration. ``Simultaneous()`` lets both players move on the same
 state and minibatch (simultaneous gradient play). Schedules can also be written
 as strings, e.g. ``"alternating:k=5,first=generator"`` or ``"simultaneous"``.
+
+Each turn also says which part of a minibatch its player sees: ``"both"`` (real
+data and generated samples, the default) or, for the discriminator,
+``"real"`` or ``"fake"`` alone. ``"alternating:k=1,split=true"`` makes each
+discriminator step two turns, a half batch of real data then a half batch of
+generated samples: the update of the report's Keras code (two
+``train_on_batch`` calls per step).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from minimax.errors import check_choice, check_int
 DISCRIMINATOR = "discriminator"
 GENERATOR = "generator"
 PLAYERS = (DISCRIMINATOR, GENERATOR)
+BOTH, REAL, FAKE = "both", "real", "fake"
+PARTS = (BOTH, REAL, FAKE)
 
 
 @dataclass(frozen=True)
@@ -30,6 +39,26 @@ class Schedule:
 
     cycle: tuple[str, ...]
     simultaneous: bool = False
+    parts: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        for player in self.cycle:
+            check_choice("player", player, PLAYERS)
+        if self.parts is None:
+            object.__setattr__(self, "parts", (BOTH,) * len(self.cycle))
+        if len(self.parts) != len(self.cycle):
+            raise ValueError(f"parts {self.parts} must give one part per turn of the cycle {self.cycle}")
+        for player, part in zip(self.cycle, self.parts):
+            check_choice("minibatch part", part, PARTS)
+            if part != BOTH and (player != DISCRIMINATOR or self.simultaneous):
+                raise ValueError(
+                    f"only the discriminator's alternating turns can see a {part!r}-only half batch, "
+                    f"got {part!r} for a {player} turn{' in a simultaneous schedule' if self.simultaneous else ''}"
+                )
+
+    def part_at(self, turn: int) -> str:
+        """Which part of a minibatch turn number ``turn`` sees: "both", "real" or "fake"."""
+        return self.parts[turn % len(self.cycle)]
 
     def agent_at(self, turn: int) -> str:
         """The player who acts at turn number ``turn`` (0-based, counted from reset)."""
@@ -48,16 +77,31 @@ class Schedule:
         return self.cycle.count(player)
 
 
-def Alternating(k: int = 1, m: int = 1, first: str = DISCRIMINATOR) -> Schedule:
-    """k discriminator turns and m generator turns per iteration, ``first`` moving first.
+def Alternating(k: int = 1, m: int = 1, first: str = DISCRIMINATOR, split: bool | str = False) -> Schedule:
+    """k discriminator steps and m generator turns per iteration, ``first`` moving first.
 
-    Each turn sees a fresh minibatch and the state left by the previous turn.
+    Each turn sees a fresh minibatch and the state left by the previous turn. With
+    ``split`` each discriminator step is two turns: a half batch of real data, then
+    a half batch of generated samples (the report's Keras update).
     """
-    k = check_int("k (discriminator turns per iteration)", k, minimum=1)
+    k = check_int("k (discriminator steps per iteration)", k, minimum=1)
     m = check_int("m (generator turns per iteration)", m, minimum=1)
     first = check_choice("first player", first, PLAYERS)
-    d, g = (DISCRIMINATOR,) * k, (GENERATOR,) * m
-    return Schedule(d + g if first == DISCRIMINATOR else g + d)
+    split = _boolean("split", split)
+    d_parts = (REAL, FAKE) * k if split else (BOTH,) * k
+    d, g = (DISCRIMINATOR,) * len(d_parts), (GENERATOR,) * m
+    if first == DISCRIMINATOR:
+        return Schedule(d + g, parts=d_parts + (BOTH,) * m)
+    return Schedule(g + d, parts=(BOTH,) * m + d_parts)
+
+
+def _boolean(name: str, value: bool | str) -> bool:
+    if isinstance(value, bool):
+        return value
+    table = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+    if not isinstance(value, str) or value.strip().lower() not in table:
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return table[value.strip().lower()]
 
 
 def Simultaneous() -> Schedule:

@@ -42,7 +42,7 @@ class History:
 
     ``metrics[name]`` is a numpy array; the losses are the mean over the player's
     moves in the iteration, the other diagnostics are those of the iteration's
-    last move. ``terminated`` and ``reason`` report a divergence.
+    last move that measured them (a half-batch turn measures only its half). ``terminated`` and ``reason`` report a divergence.
     """
 
     metrics: dict[str, np.ndarray]
@@ -101,12 +101,12 @@ class _Recorder:
         self.loss_sums = {p: torch.zeros((), device=device) for p in PLAYERS}
         self.loss_counts = {p: 0 for p in PLAYERS}
         self.grad_norms: dict[str, torch.Tensor] = {}
-        self.last: Mapping[str, Any] = {}
+        self.last: dict[str, Any] = {}
 
     def move(self, player: str, info: Mapping[str, Any]) -> None:
         self.loss_sums[player] = self.loss_sums[player] + info["loss"]
         self.loss_counts[player] += 1
-        self.last = info
+        self.last.update({k: info[k] for k in ("value", "d_real", "d_fake") if k in info})
         self.grad_norms[player] = info["grad_norm"]
 
     def end_iteration(self, i: int) -> None:
@@ -117,8 +117,9 @@ class _Recorder:
                 self.buffers[f"{p}_grad_norm"][i] = self.grad_norms[p]
             self.loss_sums[p] = torch.zeros_like(self.loss_sums[p])
             self.loss_counts[p] = 0
-        for name in ("value", "d_real", "d_fake"):
-            self.buffers[name][i] = self.last[name]
+        for name in ("value", "d_real", "d_fake"):  # the latest move that had each
+            if name in self.last:
+                self.buffers[name][i] = self.last[name]
 
     def history(self, done: int) -> dict[str, np.ndarray]:
         return {k: v[:done].cpu().numpy().copy() for k, v in self.buffers.items()}
@@ -132,6 +133,7 @@ def train(
     seed: int | None = None,
     callbacks: Iterable[Callback] = (),
     callback_every: int = 100,
+    callback_at: Iterable[int] | None = None,
     progress: bool = True,
     description: str | None = None,
 ) -> History:
@@ -139,11 +141,13 @@ def train(
 
     ``agents`` maps ``"discriminator"`` and ``"generator"`` to update rules (or is
     one rule, copied for each player). Each callback is called as
-    ``callback(iteration, env, history)`` every ``callback_every`` iterations and
-    after the last; it sees the history so far.
+    ``callback(iteration, env, history)`` every ``callback_every`` iterations (or
+    at the completed-iteration counts listed in ``callback_at``) and after the
+    last; it sees the history so far.
     """
     iterations = check_int("iterations", iterations, minimum=1)
     callback_every = check_int("callback_every", callback_every, minimum=1)
+    due = None if callback_at is None else {check_int("callback_at item", i, minimum=1) for i in callback_at}
     if not isinstance(env, (GameAECEnv, GameParallelEnv)):
         raise TypeError(
             f"train takes a torch-native minimax env (GameAECEnv or GameParallelEnv), got {type(env).__name__}; "
@@ -195,7 +199,8 @@ def train(
             recorder.end_iteration(i)
             done = i + 1
             bar.update(1)
-            if callbacks and (done % callback_every == 0 or done == iterations or over):
+            scheduled = done % callback_every == 0 if due is None else done in due
+            if callbacks and (scheduled or done == iterations or over):
                 history = snapshot(done)
                 for callback in callbacks:
                     callback(done, env, history)

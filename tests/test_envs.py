@@ -193,7 +193,7 @@ def test_bad_action_dtype(make_aec) -> None:
     "kwargs, error, message",
     [
         ({"schedule": "round-robin"}, ValueError, "unknown schedule 'round-robin'; expected one of: alternating, simultaneous"),
-        ({"schedule": "alternating:k=0"}, ValueError, r"k \(discriminator turns per iteration\) must be an integer >= 1, got 0"),
+        ({"schedule": "alternating:k=0"}, ValueError, r"k \(discriminator steps per iteration\) must be an integer >= 1, got 0"),
         ({"schedule": "alternating:k=2.5"}, TypeError, "must be an integer, got '2.5'"),
         ({"schedule": "alternating:first=critic"}, ValueError, "unknown first player 'critic'"),
         ({"loss": "hinged"}, ValueError, "unknown loss family 'hinged'"),
@@ -242,5 +242,5 @@ def test_schedule_strings_are_forgiving_about_case_and_strict_about_options() ->
     assert minimax.make_schedule(" Alternating: K=2, First=Generator").cycle == ("generator", "discriminator", "discriminator")
     with pytest.raises(TypeError, match=r"'simultaneous' does not take option\(s\) \['k'\]; it takes none"):
         minimax.make_schedule("simultaneous:k=2")
-    with pytest.raises(TypeError, match=r"does not take option\(s\) \['j'\]; it takes \['first', 'k', 'm'\]"):
+    with pytest.raises(TypeError, match=r"does not take option\(s\) \['j'\]; it takes \['first', 'k', 'm', 'split'\]"):
         minimax.make_schedule("alternating:j=1")

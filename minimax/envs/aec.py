@@ -57,17 +57,19 @@ class GameAECEnv(GameEnvCore, AECEnv):
         self.infos = {a: {"step": 0, "zero_sum": self.game.loss.zero_sum} for a in self.agents}
         self._pending: dict[str, torch.Tensor] = {}
         self._skip_agent_selection = None
-        self._new_turn()
+        self._new_turn(0)
         self.agent_selection = self.schedule.agent_at(0)
 
-    def _new_turn(self) -> None:
-        """Draw the coming turn's minibatch; nothing is evaluated until someone looks."""
-        self._batch: Minibatch = self.game.sample()
+    def _new_turn(self, turn: int) -> None:
+        """Draw turn number ``turn``'s minibatch; nothing is evaluated until someone looks."""
+        self._batch: Minibatch = self.game.sample(part=self.schedule.part_at(turn))
         self._evaluations: dict[str, Evaluation] = {}
 
     def _evaluation(self, agent: str) -> Evaluation:
         if agent not in self._evaluations:
-            self._evaluations[agent] = self.game.evaluate(self._batch, (agent,))
+            # Only the mover's evaluation may advance BatchNorm statistics: looking changes nothing.
+            moving = agent == self.agent_selection or self.schedule.simultaneous
+            self._evaluations[agent] = self.game.evaluate(self._batch, (agent,), update_buffers=moving)
         return self._evaluations[agent]
 
     def last(self, observe: bool = True):
@@ -105,10 +107,10 @@ class GameAECEnv(GameEnvCore, AECEnv):
             if self.schedule.ends_cycle(turn):
                 self._apply(self._pending)
                 self._pending = {}
-                self._new_turn()
+                self._new_turn(turn + 1)
         else:
             self._apply({agent: action})
-            self._new_turn()
+            self._new_turn(turn + 1)
         self._count_move()
         self.agent_selection = self.schedule.agent_at(self._moves)
         self._end_if_over()

@@ -139,13 +139,15 @@ class GameEnvCore:
         return self.max_steps is not None and self._moves >= self.max_steps
 
     def _info(self, agent: str, evaluation: Evaluation) -> dict[str, Any]:
-        """Diagnostics of ``agent``'s last evaluated minibatch (device tensors, no host sync)."""
+        """Diagnostics of ``agent``'s last evaluated minibatch (device tensors, no host sync).
+
+        A half-batch turn has no ``value`` and only one of ``d_real``/``d_fake``.
+        """
+        diagnostics = {"d_real": evaluation.d_real, "d_fake": evaluation.d_fake, "value": evaluation.value}
         return {
             "step": self._moves,
             "loss": evaluation.losses[agent],
-            "d_real": evaluation.d_real,
-            "d_fake": evaluation.d_fake,
-            "value": evaluation.value,
+            **{k: v for k, v in diagnostics.items() if v is not None},
             "grad_norm": torch.linalg.vector_norm(evaluation.gradients[agent]),
             "zero_sum": self.game.loss.zero_sum,
         }
