@@ -6,20 +6,32 @@ tensors of shape (..., P) so that many games can run in lockstep.
 
 from agents import lr_schedules, transforms
 from agents.averaging import averaged
+from agents.game_aware import CGD, SGA, Consensus, Extragradient, PastExtragradient
+from agents.joint import JointRule
 from agents.lr_schedules import with_schedule
+from agents.projection import clipped
 from agents.registry import available, make, register
-from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, RMSprop, UpdateRule
+from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, OptimisticAdam, OptimisticSGD, RMSprop, UpdateRule
 
 __all__ = [
+    "CGD",
+    "SGA",
     "SGD",
     "Adam",
     "AdamW",
+    "Consensus",
+    "Extragradient",
+    "JointRule",
     "Momentum",
     "Nesterov",
+    "OptimisticAdam",
+    "OptimisticSGD",
+    "PastExtragradient",
     "RMSprop",
     "UpdateRule",
     "available",
     "averaged",
+    "clipped",
     "lr_schedules",
     "make",
     "register",

@@ -7,11 +7,15 @@ game-aware rules (extragradient, optimism, ...) join without touching this packa
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
-from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, RMSprop, UpdateRule
+from agents.game_aware import CGD, SGA, Consensus, Extragradient, PastExtragradient
+from agents.joint import JointRule
+from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, OptimisticAdam, OptimisticSGD, RMSprop, UpdateRule
 
-Factory = Callable[..., UpdateRule]
+# A factory builds a per-player UpdateRule or a JointRule that moves both players
+# (extragradient, consensus, SGA, CGD: pass it whole to minimax.train with a Parallel env).
+Factory = Callable[..., Union[UpdateRule, JointRule]]
 
 _FACTORIES: dict[str, Factory] = {}
 
@@ -44,7 +48,7 @@ def _check_hyperparameters(key: str, factory: Factory, hyperparameters: dict[str
         raise TypeError(f"{key}: missing required hyper-parameter(s) {', '.join(missing)}; accepted: {accepted}")
 
 
-def make(name: str, **hyperparameters: Any) -> UpdateRule:
+def make(name: str, **hyperparameters: Any) -> Union[UpdateRule, JointRule]:
     """Builds the rule registered as `name` (case-insensitive) with the given hyper-parameters."""
     if not isinstance(name, str):
         raise TypeError(f"update rule name must be a str, got {name!r} ({type(name).__name__})")
@@ -63,5 +67,12 @@ for _name, _factory in {
     "adam": Adam,
     "adamw": AdamW,
     "rmsprop": RMSprop,
+    "optimistic": OptimisticSGD,
+    "optimistic-adam": OptimisticAdam,
+    "extragradient": Extragradient,
+    "past-extragradient": PastExtragradient,
+    "consensus": Consensus,
+    "sga": SGA,
+    "cgd": CGD,
 }.items():
     register(_name, _factory)

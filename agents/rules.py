@@ -24,6 +24,7 @@ from agents.transforms import (
     chain,
     scale_by_adam,
     scale_by_learning_rate,
+    scale_by_optimism,
     scale_by_rms,
     trace,
 )
@@ -256,4 +257,46 @@ class RMSprop(UpdateRule):
                 "momentum": momentum,
                 "centered": centered,
             },
+        )
+
+
+class OptimisticSGD(UpdateRule):
+    """Optimistic gradient descent (Daskalakis et al. 2018; Popov 1980 in its extragradient form).
+
+    delta_t = -lr * (2 g_t - g_{t-1}), i.e. theta <- theta - 2 lr g_t + lr g_{t-1}. At the
+    first step g_{-1} = g_0, so the first move is the plain -lr * g_0. Each player's own
+    gradient is all it needs, so it acts in the AEC env as well as the Parallel env; played
+    simultaneously by both players it is optimistic gradient descent-ascent (OGDA).
+    """
+
+    def __init__(self, lr: Hyperparameter) -> None:
+        check_number(type(self).__name__, "lr", lr, low=0.0)
+        super().__init__(chain(scale_by_optimism(), scale_by_learning_rate(lr)), hyperparameters={"lr": lr})
+
+
+class OptimisticAdam(UpdateRule):
+    """Optimistic Adam (Daskalakis et al. 2018, Algorithm 1): optimism applied to Adam's step.
+
+    With a_t = m_t / (sqrt(v_t) + eps) Adam's direction (torch.optim.Adam's bias-corrected
+    formulas, see `scale_by_adam`): theta <- theta - 2 lr a_t + lr a_{t-1}. At the first step
+    a_{-1} = a_0, so the first move equals Adam's. beta1 may be negative, as in `Adam`.
+    """
+
+    def __init__(
+        self,
+        lr: Hyperparameter = 1e-3,
+        betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
+        eps: Hyperparameter = 1e-8,
+    ) -> None:
+        owner = type(self).__name__
+        check_number(owner, "lr", lr, low=0.0)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}")
+        beta1, beta2 = betas
+        check_number(owner, "betas[0] (beta1)", beta1, low=-1.0, high=1.0, low_open=True)
+        check_number(owner, "betas[1] (beta2)", beta2, low=0.0, high=1.0)
+        check_number(owner, "eps", eps, low=0.0)
+        super().__init__(
+            chain(scale_by_adam(beta1, beta2, eps), scale_by_optimism(), scale_by_learning_rate(lr)),
+            hyperparameters={"lr": lr, "betas": (beta1, beta2), "eps": eps},
         )

@@ -239,3 +239,30 @@ def clip_by_global_norm(max_norm: Hyperparameter) -> GradientTransformation:
         return updates * factor, state
 
     return GradientTransformation(init, update)
+
+
+class OptimismState(NamedTuple):
+    """The previous input of `scale_by_optimism` and the number of steps taken (0-d int64 tensor)."""
+
+    count: Tensor
+    previous: Tensor
+
+
+def scale_by_optimism() -> GradientTransformation:
+    """Optimism (Daskalakis, Ilyas, Syrgkanis, Zeng 2018, "Training GANs with Optimism"):
+    outputs ``2 u_t - u_{t-1}`` for inputs u_t (a gradient, or another rule's direction).
+
+    First step: there is no u_{-1}; it is taken equal to u_0, so the first output is u_0
+    itself (the first optimistic step is a plain step). Placed before `scale_by_learning_rate`
+    on gradients this is optimistic gradient descent, ``theta <- theta - 2 lr g_t + lr g_{t-1}``;
+    after `scale_by_adam` it is Optimistic Adam. Elementwise, so leading batch dims work.
+    """
+
+    def init(params: Tensor) -> OptimismState:
+        return OptimismState(_zero_count(params), torch.zeros_like(params))
+
+    def update(updates: Tensor, state: OptimismState, params: Optional[Tensor] = None):
+        out = torch.where(state.count == 0, updates, 2 * updates - state.previous)
+        return out, OptimismState(state.count + 1, updates.detach().clone())
+
+    return GradientTransformation(init, update)

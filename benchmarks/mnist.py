@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="iterations of the sample grids (default: the report's, up to --iterations, and the last)")
     p.add_argument("--evaluations", type=int, default=6, help="metric points along each run (besides the grids)")
     p.add_argument("--samples", type=int, default=10_000, help="generated samples per evaluation")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="default results/mnist or results/fashion-mnist")
     p.add_argument("--no-progress", action="store_true")
@@ -102,6 +102,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.grid_at = sorted(set(args.grid_at if args.grid_at is not None else report_points) | {0, args.iterations})
     if any(not 0 <= i <= args.iterations for i in args.grid_at):
         p.error(f"--grid-at must lie in [0, {args.iterations}], got {args.grid_at}")
+    args.device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        torch.empty(0, device=args.device)
+    except (RuntimeError, AssertionError) as error:
+        p.error(f"--device {args.device!r} is not usable here: {error}")
     args.out = args.out or Path("results") / ("mnist" if args.dataset == "mnist" else "fashion-mnist")
     return args
 

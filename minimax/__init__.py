@@ -14,7 +14,8 @@ from minimax.game import Evaluation, Game, Minibatch
 from minimax.losses import LossFamily, Minimax, NonSaturating, make_loss
 from minimax.registration import make_aec, make_parallel, make_single, register_all
 from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
-from minimax.tasks import MNIST, FashionMNIST, Normal1D, Task
+from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Normal1D, Task
+from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 from minimax.training import History, train
 from minimax.wrappers import to_numpy
 
@@ -24,6 +25,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DISCRIMINATOR",
+    "Bilinear",
+    "DiracGAN",
     "GENERATOR",
     "PLAYERS",
     "Alternating",
@@ -39,6 +42,8 @@ __all__ = [
     "Minimax",
     "NonSaturating",
     "Normal1D",
+    "PayoffGame",
+    "Saddle",
     "Schedule",
     "Simultaneous",
     "SinglePlayerEnv",

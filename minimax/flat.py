@@ -65,9 +65,19 @@ class FlatModule:
         """Name -> view mapping of a flat vector, in the module's layout."""
         return {slot.name: self.view(flat, slot) for slot in self.slots}
 
-    def forward_with(self, flat: torch.Tensor, *inputs: torch.Tensor) -> torch.Tensor:
-        """Run the module with the parameters given as one flat vector."""
-        return functional_call(self.module, self.unflatten(flat), inputs)
+    def forward_with(
+        self, flat: torch.Tensor, *inputs: torch.Tensor, buffers: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        """Run the module with the parameters given as one flat vector (and, optionally, other buffers).
+
+        Passing copies of the buffers keeps the module's own (BatchNorm statistics)
+        untouched by a train-mode forward.
+        """
+        return functional_call(self.module, {**self.unflatten(flat), **(buffers or {})}, inputs)
+
+    def buffer_copies(self) -> dict[str, torch.Tensor]:
+        """Fresh copies of the module's buffers, for :meth:`forward_with`."""
+        return {name: b.clone() for name, b in self.module.named_buffers()}
 
     def flat_gradient(self, loss: torch.Tensor, retain_graph: bool = False) -> torch.Tensor:
         """The gradient of ``loss`` w.r.t. this module's parameters, as one flat vector."""

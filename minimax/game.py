@@ -25,15 +25,17 @@ FAKE_MODES = ("train", "eval")
 
 
 @contextmanager
-def _buffers_kept(module: nn.Module, keep: bool) -> Iterator[None]:
-    """Restore ``module``'s buffers (BatchNorm statistics) on exit when ``keep``."""
+def _state_kept(module: nn.Module, rng: torch.Generator, keep: bool) -> Iterator[None]:
+    """Restore ``module``'s buffers (BatchNorm statistics) and ``rng``'s state on exit when ``keep``."""
     if not keep:
         yield
         return
     saved = [(b, b.clone()) for b in module.buffers()]
+    rng_state = rng.get_state()
     try:
         yield
     finally:
+        rng.set_state(rng_state)
         with torch.no_grad():
             for buffer, value in saved:
                 buffer.copy_(value)
@@ -100,6 +102,7 @@ class Game:
         }
         self.data_rng = torch.Generator(self.device)
         self.noise_rng = torch.Generator(self.device)
+        self.loss_rng = torch.Generator(self.device)  # for losses that draw (penalty interpolates, instance noise)
 
     def _build(self, seed: int) -> dict[str, nn.Module]:
         """Fresh networks initialised on the CPU from ``seed``, without touching the global RNG."""
@@ -109,9 +112,10 @@ class Game:
 
     def reset(self, seed: int) -> None:
         """New initial weights and restarted random streams, all derived from ``seed``."""
-        init_seed, data_seed, noise_seed = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
+        init_seed, data_seed, noise_seed, loss_seed = np.random.SeedSequence(seed).generate_state(4, dtype=np.uint64)
         self.data_rng.manual_seed(int(data_seed) % 2**63)
         self.noise_rng.manual_seed(int(noise_seed) % 2**63)
+        self.loss_rng.manual_seed(int(loss_seed) % 2**63)
         self.task.reset(self.data_rng)  # a fixed training set comes first: the networks may scale by it
         for name, module in self._build(int(init_seed) % 2**63).items():
             self.players[name].module.load_state_dict(module.state_dict())
@@ -146,8 +150,8 @@ class Game:
         """Losses and flat gradients of ``players`` on ``batch``, in one forward/backward each.
 
         ``update_buffers=False`` leaves the generator's buffers (BatchNorm running
-        statistics) as they were: for looking at a player who is not moving, so that
-        observing never changes the game.
+        statistics) and the loss stream as they were: for looking at a player who is
+        not moving, so that observing never changes the game.
 
         Each gradient is taken with respect to that player's own parameters only. The
         modules run directly (their parameters are views of the flat buffers), which costs
@@ -162,14 +166,14 @@ class Game:
         losses: dict[str, torch.Tensor] = {}
         gradients: dict[str, torch.Tensor] = {}
         empty = batch.real.new_empty(0)
-        with torch.enable_grad(), _buffers_kept(g.module, keep=not update_buffers):
+        with torch.enable_grad(), _state_kept(g.module, self.loss_rng, keep=not update_buffers):
             # Build only the graph each requested gradient needs.
             with torch.set_grad_enabled(want_g):
                 fake = self._fakes(batch.noise, want_g) if need_fake else batch.real[:0]
             with torch.set_grad_enabled(want_d):
                 real_logits = d(batch.real) if need_real else empty
             fake_logits = d(fake) if need_fake else empty
-            outcome = Outcome(batch.real, fake, real_logits, fake_logits, d.module)
+            outcome = Outcome(batch.real, fake, real_logits, fake_logits, d.module, self.loss_rng)
             if want_d:
                 terms = {
                     BOTH: self.loss.discriminator_loss,
@@ -192,6 +196,24 @@ class Game:
                 d_fake=torch.sigmoid(fake_logits).mean() if need_fake else None,
                 value=gan_value(real_logits, fake_logits) if need_real and need_fake else None,
             )
+
+    def losses_at(
+        self, params: dict[str, torch.Tensor], batch: Minibatch, rng: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Both players' losses on ``batch`` as differentiable functions of flat parameters ``params``.
+
+        The functional twin of :meth:`evaluate` (the modules run with ``params`` in place of
+        their own), for the joint vector field and its Jacobian (:mod:`minimax.field`).
+        Buffers (BatchNorm statistics) are left as they were.
+        """
+        d, g = self.players[DISCRIMINATOR], self.players[GENERATOR]
+        g_buffers, d_buffers = g.buffer_copies(), d.buffer_copies()  # the modules' own stay untouched
+        fake = g.forward_with(params[GENERATOR], batch.noise, buffers=g_buffers)
+        critic = lambda x: d.forward_with(params[DISCRIMINATOR], x, buffers=d_buffers)  # noqa: E731
+        outcome = Outcome(batch.real, fake, critic(batch.real), critic(fake), critic, rng)
+        terms = {BOTH: self.loss.discriminator_loss, REAL: self.loss.discriminator_real_loss,
+                 FAKE: self.loss.discriminator_fake_loss}  # fmt: skip
+        return {DISCRIMINATOR: terms[batch.part](outcome), GENERATOR: self.loss.generator_loss(outcome)}
 
     def _fakes(self, noise: torch.Tensor, for_generator: bool) -> torch.Tensor:
         """G(noise); in eval mode for a discriminator-only turn when ``fake_mode`` says so."""

@@ -15,14 +15,26 @@ Goodfellow's value on a minibatch is
   ``mean log(1 - D(G(z)))``, Algorithm 1's generator step.)
 * ``NonSaturating``: ``L_D = -V``, ``L_G = -mean_z log D(G(z))`` (the paper's
   practical variant; not zero-sum).
+* ``Wasserstein`` (WGAN): the logit is a critic value ``c``; ``L_D = mean c(G(z)) -
+  mean c(x)``, ``L_G = -L_D`` (zero-sum).
+* ``Hinge``: ``L_D = mean relu(1 - c(x)) + mean relu(1 + c(G(z)))``, ``L_G = -mean c(G(z))``.
+* ``LeastSquares`` (LSGAN, targets 0 and 1 on the raw output).
+
+Options compose on any family (``make_loss("wasserstein:gp=10")``):
+:class:`Regularized` adds gradient penalties to the discriminator's loss (R1, R2,
+WGAN-GP's ``gp``) and :class:`InstanceNoise` shows the discriminator noisy samples.
 
 A family sees an :class:`Outcome`, which carries the samples and a handle on the
-discriminator, so that later families (Wasserstein, hinge, least squares) and
-regularisers (gradient penalties) fit the same interface.
+discriminator (``critic``) and the game's random stream (``rng``).
+
+Random draws: a loss that draws (``gp`` interpolation weights, instance noise) takes
+them from ``outcome.rng``; with ``rng=None`` (outside a game) each call uses a fresh
+generator seeded 0, so a loss is still a deterministic function of its outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,7 +49,9 @@ class Outcome:
     """What one minibatch produced: samples and the discriminator's logits on them.
 
     ``critic(x)`` evaluates the discriminator's logits on any input, differentiably
-    in its parameters (what gradient penalties need).
+    in its parameters (what gradient penalties need). ``rng`` is the game's own
+    stream for losses that draw random numbers (interpolates, instance noise), so
+    that a seed still fixes the whole trajectory; None outside a game.
     """
 
     real: torch.Tensor
@@ -45,6 +59,7 @@ class Outcome:
     real_logits: torch.Tensor
     fake_logits: torch.Tensor
     critic: Callable[[torch.Tensor], torch.Tensor]
+    rng: torch.Generator | None = None
 
 
 def log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
@@ -113,6 +128,83 @@ class NonSaturating(Minimax):
         return -log_sigmoid(outcome.fake_logits).mean()
 
 
+class Wasserstein(LossFamily):
+    """WGAN (Arjovsky, Chintala & Bottou 2017): the logit is an unbounded critic value c.
+
+    ``L_D = mean_z c(G(z)) - mean_x c(x)`` (real term ``-mean c(x)``, generated term
+    ``mean c(G(z))``) and ``L_G = mean_x c(x) - mean_z c(G(z)) = -L_D``: zero-sum like
+    :class:`Minimax`. The real term of ``L_G`` is detached (it does not depend on the
+    generator), so ``L_G``'s gradient is that of ``-mean c(G(z))``. The critic's
+    Lipschitz constraint is not part of the loss: use weight clipping
+    (``agents.clipped``) or the gradient penalty (``"wasserstein:gp=10"``, WGAN-GP).
+    """
+
+    name = "wasserstein"
+    zero_sum = True
+
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        return -outcome.real_logits.mean()
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        return outcome.fake_logits.mean()
+
+    def generator_loss(self, outcome: Outcome) -> torch.Tensor:
+        return outcome.real_logits.detach().mean() - outcome.fake_logits.mean()
+
+
+class Hinge(LossFamily):
+    """Hinge loss (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, SN-GAN).
+
+    ``L_D = mean_x relu(1 - c(x)) + mean_z relu(1 + c(G(z)))`` and
+    ``L_G = -mean_z c(G(z))`` on the raw output c (the logit). Not zero-sum.
+    """
+
+    name = "hinge"
+    zero_sum = False
+
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        return F.relu(1.0 - outcome.real_logits).mean()
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        return F.relu(1.0 + outcome.fake_logits).mean()
+
+    def generator_loss(self, outcome: Outcome) -> torch.Tensor:
+        return -outcome.fake_logits.mean()
+
+
+class LeastSquares(LossFamily):
+    """LSGAN (Mao et al. 2017) with targets a = 0 (generated), b = 1 (real), c = 1 (generator's).
+
+    On the raw output c (the logit, no sigmoid):
+    ``L_D = 1/2 mean_x (c(x) - 1)^2 + 1/2 mean_z c(G(z))^2`` and
+    ``L_G = 1/2 mean_z (c(G(z)) - 1)^2``. Not zero-sum.
+    """
+
+    name = "least-squares"
+    zero_sum = False
+
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        return 0.5 * (outcome.real_logits - 1.0).pow(2).mean()
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        return 0.5 * outcome.fake_logits.pow(2).mean()
+
+    def generator_loss(self, outcome: Outcome) -> torch.Tensor:
+        return 0.5 * (outcome.fake_logits - 1.0).pow(2).mean()
+
+
+def _generator(rng: torch.Generator | None, like: torch.Tensor) -> torch.Generator:
+    """``rng``, or (outside a game) a fresh generator on ``like``'s device seeded 0."""
+    return rng if rng is not None else torch.Generator(like.device).manual_seed(0)
+
+
+def _with_options(name: str, options: list[str]) -> str:
+    """``name`` with ``options`` appended: ``"ns:r1=1"`` from ``"ns"``, ``"ns:r1=1,noise=0.1"`` from ``"ns:r1=1"``."""
+    if not options:
+        return name
+    return f"{name}{',' if ':' in name else ':'}{','.join(options)}"
+
+
 def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """mean ||grad_x logit(x)||^2: the zero-centred penalty of Mescheder et al. 2018, differentiable in D."""
     x = x.detach().requires_grad_(True)
@@ -120,22 +212,55 @@ def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Te
     return grad.pow(2).reshape(len(x), -1).sum(1).mean()
 
 
-class Regularized(LossFamily):
-    """A loss family with zero-centred gradient penalties on the discriminator.
+def interpolated_gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    rng: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al. 2017): mean (||grad_x c(x_hat)||_2 - 1)^2, differentiable in D.
 
-    L_D += (r1 / 2) mean ||grad_x D_logit(x)||^2 on real data (R1) and (r2 / 2) the
-    same on generated data (R2); the generator's loss is the base family's. With
-    a penalty the game is no longer zero-sum.
+    ``x_hat = eps * x + (1 - eps) * G(z)`` pairs the i-th real sample with the i-th
+    generated one, ``eps ~ U(0, 1)`` one per pair, drawn as
+    ``torch.rand((n, 1, ..., 1), generator=rng)`` (one draw of n numbers; ``rng=None``: a
+    fresh generator seeded 0). The interpolates are detached from the generator.
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            "the gradient penalty (gp) pairs each real sample with a generated one: it needs real and generated "
+            f"batches of the same shape, got real {tuple(real.shape)} and generated {tuple(fake.shape)}"
+        )
+    n = real.shape[0]
+    eps = torch.rand((n,) + (1,) * (real.dim() - 1), generator=_generator(rng, real), device=real.device,
+                     dtype=real.dtype)  # fmt: skip
+    x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
+    return (torch.linalg.vector_norm(grad.reshape(n, -1), dim=1) - 1.0).pow(2).mean()
+
+
+class Regularized(LossFamily):
+    """A loss family with gradient penalties on the discriminator's input gradient.
+
+    * R1 and R2, zero-centred (Mescheder et al. 2018): ``L_D += (r1 / 2) mean_x
+      ||grad_x c(x)||^2`` on real data and ``(r2 / 2)`` the same on generated data.
+    * WGAN-GP, one-centred on interpolates (Gulrajani et al. 2017): ``L_D += gp * mean
+      (||grad c(x_hat)||_2 - 1)^2``, see :func:`interpolated_gradient_penalty`; it
+      draws from ``outcome.rng``, needs as many generated samples as real ones, and
+      does not split into real and generated terms.
+
+    The generator's loss is the base family's. With a penalty the game is no longer
+    zero-sum.
     """
 
     zero_sum = False
 
-    def __init__(self, base: LossFamily, r1: float = 0.0, r2: float = 0.0) -> None:
+    def __init__(self, base: LossFamily, r1: float = 0.0, r2: float = 0.0, gp: float = 0.0) -> None:
         self.base = base
         self.r1 = check_float("r1", r1, minimum=0.0)
         self.r2 = check_float("r2", r2, minimum=0.0)
-        terms = [f"r1={self.r1:g}"] * bool(self.r1) + [f"r2={self.r2:g}"] * bool(self.r2)
-        self.name = f"{base.name}:{','.join(terms)}" if terms else base.name
+        self.gp = check_float("gp", gp, minimum=0.0)
+        terms = [f"{key}={value:g}" for key, value in (("r1", self.r1), ("r2", self.r2), ("gp", self.gp)) if value]
+        self.name = _with_options(base.name, terms)
         self.zero_sum = base.zero_sum and not terms
 
     def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
@@ -144,13 +269,25 @@ class Regularized(LossFamily):
             loss = loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real)
         if self.r2:
             loss = loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake)
+        if self.gp:
+            penalty = interpolated_gradient_penalty(outcome.critic, outcome.real, outcome.fake, outcome.rng)
+            loss = loss + self.gp * penalty
         return loss
 
+    def _refuse_split(self) -> None:
+        if self.gp:
+            raise NotImplementedError(
+                f"loss family {self.name!r} does not split into real and generated terms: the gradient penalty "
+                "(gp) is taken at interpolates between real and generated samples, so it needs both at once"
+            )
+
     def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        self._refuse_split()
         loss = self.base.discriminator_real_loss(outcome)
         return loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real) if self.r1 else loss
 
     def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        self._refuse_split()
         loss = self.base.discriminator_fake_loss(outcome)
         return loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake) if self.r2 else loss
 
@@ -158,16 +295,110 @@ class Regularized(LossFamily):
         return self.base.generator_loss(outcome)
 
     def __repr__(self) -> str:
-        return f"Regularized({self.base!r}, r1={self.r1:g}, r2={self.r2:g})"
+        return f"Regularized({self.base!r}, r1={self.r1:g}, r2={self.r2:g}, gp={self.gp:g})"
 
 
-LOSS_FAMILIES: dict[str, type[LossFamily]] = {"minimax": Minimax, "non-saturating": NonSaturating}
-_REGULARIZERS = ("r1", "r2")
-_ALIASES = {"saturating": "minimax", "gan": "minimax", "nonsaturating": "non-saturating", "ns": "non-saturating"}
+class InstanceNoise(LossFamily):
+    """The base family with the discriminator seeing noisy samples (instance noise).
+
+    Sonderby et al. 2016; Arjovsky & Bottou 2017: the discriminator sees
+    ``x + sigma * e`` and ``G(z) + sigma * e'``, ``e, e' ~ N(0, I)``, which smooths both
+    distributions so that their supports overlap. Each loss builds an :class:`Outcome`
+    with the noisy samples and their logits recomputed through ``critic``
+    (differentiable in D's parameters, and in G's through ``G(z)``) and hands it to the
+    base family, which is unchanged otherwise (its penalties, if any, are taken at the
+    noisy samples).
+
+    Draws, from ``outcome.rng`` (``None``: a fresh generator seeded 0), each
+    ``torch.randn`` of a batch's shape: every loss evaluation draws its own noise,
+    ``e`` for the real batch first and then ``e'`` for the generated batch, and the base
+    family's own draws (``gp``) come after. ``discriminator_loss`` and
+    ``generator_loss`` therefore see independent noise (a game evaluates the
+    discriminator's loss first); ``discriminator_real_loss`` draws only ``e`` and
+    ``discriminator_fake_loss`` only ``e'``. It splits into real and generated terms
+    when the base family does. ``sigma = 0`` is the base family exactly (nothing is
+    drawn). The game stays zero-sum when the base's is, in expectation over the noise:
+    the two players' minibatch losses see independent noise, so they are not exact
+    negatives of each other.
+    """
+
+    def __init__(self, base: LossFamily, sigma: float) -> None:
+        self.base = base
+        self.sigma = check_float("noise", sigma, minimum=0.0)
+        self.name = _with_options(base.name, [f"noise={self.sigma:g}"] if self.sigma else [])
+        self.zero_sum = base.zero_sum
+
+    def _noisy(self, outcome: Outcome, real: bool, fake: bool) -> Outcome:
+        """``outcome`` with the requested batches (real first, then fake) made noisy and re-evaluated."""
+        rng = _generator(outcome.rng, outcome.real if real else outcome.fake)
+        changes = {}
+        for part, wanted in (("real", real), ("fake", fake)):
+            if wanted:
+                x = getattr(outcome, part)
+                noisy = x + self.sigma * torch.randn(x.shape, generator=rng, device=x.device, dtype=x.dtype)
+                changes[part], changes[f"{part}_logits"] = noisy, outcome.critic(noisy)
+        return dataclasses.replace(outcome, rng=rng, **changes)
+
+    def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
+        if not self.sigma:
+            return self.base.discriminator_loss(outcome)
+        return self.base.discriminator_loss(self._noisy(outcome, real=True, fake=True))
+
+    def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
+        if not self.sigma:
+            return self.base.discriminator_real_loss(outcome)
+        return self.base.discriminator_real_loss(self._noisy(outcome, real=True, fake=False))
+
+    def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
+        if not self.sigma:
+            return self.base.discriminator_fake_loss(outcome)
+        return self.base.discriminator_fake_loss(self._noisy(outcome, real=False, fake=True))
+
+    def generator_loss(self, outcome: Outcome) -> torch.Tensor:
+        if not self.sigma:
+            return self.base.generator_loss(outcome)
+        return self.base.generator_loss(self._noisy(outcome, real=True, fake=True))
+
+    def __repr__(self) -> str:
+        return f"InstanceNoise({self.base!r}, sigma={self.sigma:g})"
+
+
+LOSS_FAMILIES: dict[str, type[LossFamily]] = {
+    "minimax": Minimax,
+    "non-saturating": NonSaturating,
+    "wasserstein": Wasserstein,
+    "hinge": Hinge,
+    "least-squares": LeastSquares,
+}
+_PENALTIES = ("r1", "r2", "gp")  # Regularized's weights
+_OPTIONS = (*_PENALTIES, "noise")
+_ALIASES = {
+    "saturating": "minimax",
+    "gan": "minimax",
+    "nonsaturating": "non-saturating",
+    "ns": "non-saturating",
+    "wgan": "wasserstein",
+    "w": "wasserstein",
+    "lsgan": "least-squares",
+    "ls": "least-squares",
+}
 
 
 def make_loss(spec: str | LossFamily = "minimax") -> LossFamily:
-    """A loss family by name, with optional penalties: ``"non-saturating:r1=1"``; or passed through."""
+    """A loss family by name, with options: ``"non-saturating:r1=1"``, ``"wasserstein:gp=10"``; or passed through.
+
+    The spec is ``family[:option=value,...]`` (case-insensitive; family aliases as in
+    ``_ALIASES``), each option a finite number >= 0:
+
+    * ``r1``, ``r2``, ``gp``: gradient penalties on the discriminator (:class:`Regularized`);
+    * ``noise``: the standard deviation of instance noise (:class:`InstanceNoise`), applied
+      outside the penalties, which are then taken at the noisy samples the
+      discriminator sees.
+
+    The result's ``name`` is canonical: options in the order r1, r2, gp, noise, zero
+    weights left out (``make_loss(loss.name)`` rebuilds ``loss``). A repeated option
+    keeps its last value.
+    """
     if isinstance(spec, LossFamily):
         return spec
     if not isinstance(spec, str):
@@ -175,12 +406,21 @@ def make_loss(spec: str | LossFamily = "minimax") -> LossFamily:
     name, _, rest = spec.strip().lower().partition(":")
     key = _ALIASES.get(name.strip(), name.strip())
     check_choice("loss family", key, LOSS_FAMILIES)
-    base = LOSS_FAMILIES[key]()
-    penalties: dict[str, float] = {}
+    loss = LOSS_FAMILIES[key]()
+    options: dict[str, float] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
-        term, sep, value = item.partition("=")
-        check_choice("loss option", term.strip(), _REGULARIZERS)
+        term, sep, value = (part.strip() for part in item.partition("="))
+        check_choice("loss option", term, _OPTIONS)
         if not sep:
-            raise ValueError(f"loss option {item!r} in {spec!r} must look like {term.strip()}=<weight>")
-        penalties[term.strip()] = check_float(term.strip(), value.strip(), minimum=0.0)
-    return Regularized(base, **penalties) if penalties else base
+            what = "<sigma>" if term == "noise" else "<weight>"
+            raise ValueError(f"loss option {item!r} in {spec!r} must look like {term}={what}")
+        try:
+            options[term] = check_float(term, value, minimum=0.0)
+        except (TypeError, ValueError) as error:  # name the whole spec too
+            raise ValueError(f"{error} (a finite number >= 0 expected, in loss {spec!r})") from None
+    penalties = {term: weight for term, weight in options.items() if term in _PENALTIES}
+    if penalties:
+        loss = Regularized(loss, **penalties)
+    if "noise" in options:
+        loss = InstanceNoise(loss, options["noise"])
+    return loss

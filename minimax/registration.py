@@ -28,9 +28,18 @@ from minimax.envs.single import SinglePlayerEnv
 from minimax.errors import check_int
 from minimax.game import Game
 from minimax.schedules import make_schedule
-from minimax.tasks import MNIST, FashionMNIST, Normal1D, Task
+from minimax.tasks import MNIST, DiracGAN, FashionMNIST, LinearWGAN, Normal1D, Task
+from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 
-TASKS: dict[str, Callable[..., Task]] = {"Normal1D-v0": Normal1D, "MNIST-v0": MNIST, "FashionMNIST-v0": FashionMNIST}
+TASKS: dict[str, Callable[..., Task]] = {
+    "Normal1D-v0": Normal1D,
+    "MNIST-v0": MNIST,
+    "FashionMNIST-v0": FashionMNIST,
+    "DiracGAN-v0": DiracGAN,
+    "LinearWGAN-v0": LinearWGAN,
+}
+# Games given by a payoff f(x, y) rather than a task under a loss family.
+GAMES: dict[str, Callable[..., PayoffGame]] = {"Bilinear-v0": Bilinear, "Saddle-v0": Saddle}
 NAMESPACE = "minimax"
 _GAME_OPTIONS = {"loss", "device", "dtype", "fake_mode"}
 _ENV_OPTIONS = {"max_steps", "max_cycles", "nonfinite_check_every", "render_mode"}
@@ -38,6 +47,8 @@ _ENV_OPTIONS = {"max_steps", "max_cycles", "nonfinite_check_every", "render_mode
 
 def _split(task_factory: Callable[..., Task], kind: str, kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
     task_options = set(inspect.signature(task_factory).parameters)
+    if task_factory in GAMES.values():  # device and dtype are the game's own; no loss family
+        task_options -= _GAME_OPTIONS
     env_options = _ENV_OPTIONS | ({"schedule"} if kind == "aec" else set())
     unknown = set(kwargs) - task_options - _GAME_OPTIONS - env_options
     if unknown:
@@ -59,7 +70,13 @@ def _dtype(value: Any) -> torch.dtype:
     return table[value]
 
 
-def _game(task_factory: Callable[..., Task], task_options: dict, game_options: dict) -> Game:
+def _game(task_factory: Callable[..., Task], task_options: dict, game_options: dict) -> Game | PayoffGame:
+    if task_factory in GAMES.values():
+        if set(game_options) - {"device", "dtype"}:
+            raise TypeError(f"a payoff game takes no {sorted(set(game_options) - {'device', 'dtype'})}: "
+                            "its losses are f and -f")  # fmt: skip
+        return task_factory(**task_options, device=game_options.get("device", "cpu"),
+                            dtype=_dtype(game_options.get("dtype", torch.float32)))  # fmt: skip
     task = task_factory(**task_options)
     return Game(
         task,
@@ -104,7 +121,7 @@ def make_single(
 
 def register_all() -> None:
     """Register every task id with PettingZoo (aec, parallel) and Gymnasium (single-player view)."""
-    for name, factory in TASKS.items():
+    for name, factory in {**TASKS, **GAMES}.items():
         env_id = f"{NAMESPACE}/{name}"
         if env_id in pettingzoo.aec_registry:
             continue

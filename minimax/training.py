@@ -140,7 +140,8 @@ def train(
     """Reset ``env`` (with ``seed``) and let the update rules play ``iterations`` iterations.
 
     ``agents`` maps ``"discriminator"`` and ``"generator"`` to update rules (or is
-    one rule, copied for each player). Each callback is called as
+    one rule, copied for each player), or is one game-aware rule that moves both
+    players from the joint field (:class:`agents.joint.JointRule`, Parallel env only). Each callback is called as
     ``callback(iteration, env, history)`` every ``callback_every`` iterations (or
     at the completed-iteration counts listed in ``callback_at``) and after the
     last; it sees the history so far.
@@ -153,11 +154,21 @@ def train(
             f"train takes a torch-native minimax env (GameAECEnv or GameParallelEnv), got {type(env).__name__}; "
             "build one with pettingzoo.make('aec' or 'parallel', 'minimax/...')"
         )
-    rules = _agents_for(agents)
+    parallel = isinstance(env, GameParallelEnv)
+    joint = agents if getattr(agents, "joint", False) else None
+    if joint is not None:
+        if not parallel:
+            raise TypeError(
+                f"{type(joint).__name__} moves both players from the joint vector field, which needs simultaneous "
+                "moves: use the Parallel env (pettingzoo.make('parallel', ...)), not the AEC env"
+            )
+        joint.reset()
+        rules: dict[str, Any] = {}
+    else:
+        rules = _agents_for(agents)
     callbacks = list(callbacks)
     for rule in rules.values():
         rule.reset()
-    parallel = isinstance(env, GameParallelEnv)
     recorder = _Recorder(iterations, env.game.device)
     start = time.perf_counter()
     done = 0
@@ -183,7 +194,10 @@ def train(
     with tqdm(total=iterations, disable=not progress, desc=description, leave=False) as bar:
         for i in range(iterations):
             if parallel:
-                actions = {p: rules[p].act(observations[p]) for p in PLAYERS}
+                if joint is not None:
+                    actions = joint.act(observations, env.field())
+                else:
+                    actions = {p: rules[p].act(observations[p]) for p in PLAYERS}
                 observations, _, terminations, truncations, infos = env.step(actions)
                 for p in PLAYERS:
                     recorder.move(p, infos[p])

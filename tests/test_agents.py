@@ -324,7 +324,8 @@ def test_make_is_case_insensitive_and_round_trips_hyperparameters():
     assert isinstance(rule, agents.AdamW)
     assert repr(rule) == "AdamW(lr=0.01, betas=(-0.5, 0.9), eps=1e-08, weight_decay=0.01, amsgrad=False)"
     assert repr(agents.make("adamw", **rule.hyperparameters)) == repr(rule)
-    assert agents.available() == ["adam", "adamw", "momentum", "nesterov", "rmsprop", "sgd"]
+    assert agents.available() == sorted(["adam", "adamw", "cgd", "consensus", "extragradient", "momentum", "nesterov",
+                                         "optimistic", "optimistic-adam", "past-extragradient", "rmsprop", "sga", "sgd"])
 
 
 def test_register_adds_a_named_rule():

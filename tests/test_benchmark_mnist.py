@@ -58,7 +58,7 @@ def test_mnist_study_grid(tiny_mnist, tmp_path) -> None:
 
 
 def test_mnist_benchmark_refuses_bad_options(tmp_path) -> None:
-    for argv in (["--iterations", "0"], ["--samples", "10"], ["--ks", "0"], ["--losses", "hinge"],
+    for argv in (["--iterations", "0"], ["--samples", "10"], ["--ks", "0"], ["--losses", "hnge"],
                  ["--iterations", "10", "--grid-at", "20"]):
         with pytest.raises(SystemExit):
             mnist.main([*argv, "--out", str(tmp_path / "x")])

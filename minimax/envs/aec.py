@@ -133,6 +133,13 @@ class GameAECEnv(GameEnvCore, AECEnv):
             for a in self.agents:
                 self.truncations[a] = True
 
+    def field(self) -> None:
+        """Refused: the joint field is for simultaneous moves (the Parallel env)."""
+        raise TypeError(
+            "the joint vector field (what extragradient, consensus, SGA and CGD need) is defined for simultaneous "
+            "moves: use the Parallel env, pettingzoo.make('parallel', ...); the AEC env moves one player at a time"
+        )
+
     def close(self) -> None:
         """Nothing to release; present so wrappers can always call it."""
 

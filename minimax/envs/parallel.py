@@ -8,6 +8,7 @@ import torch
 from pettingzoo import ParallelEnv
 
 from minimax.envs.base import GameEnvCore
+from minimax.field import JointField
 from minimax.game import Evaluation, Game
 from minimax.schedules import PLAYERS
 
@@ -43,7 +44,8 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
     ) -> tuple[Observations, dict[str, dict[str, Any]]]:
         self._reseed(seed)
         self.agents = list(PLAYERS)
-        self._evaluation = self.game.evaluate(self.game.sample())
+        self._batch = self.game.sample()
+        self._evaluation = self.game.evaluate(self._batch)
         infos = {a: {"step": 0, "zero_sum": self.game.loss.zero_sum} for a in self.agents}
         return self._observations(self._evaluation), infos
 
@@ -68,7 +70,8 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
             self.game.parameters(agent).add_(action)
             self._watch_parameters(agent)
         self._count_move()
-        self._evaluation = self.game.evaluate(self.game.sample())
+        self._batch = self.game.sample()
+        self._evaluation = self.game.evaluate(self._batch)
         observations = self._observations(self._evaluation)
 
         reason = self._diverged(force=self._truncated())
@@ -80,6 +83,15 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
         if reason is not None or self._truncated():
             self.agents = []
         return observations, rewards, terminations, truncations, infos
+
+    def field(self) -> JointField:
+        """The joint vector field on the current state and minibatch (what game-aware rules need).
+
+        Both players' gradients at other parameters (extragradient), and products with
+        the game Jacobian (consensus, SGA, CGD): see :mod:`minimax.field`.
+        """
+        self._require_reset()
+        return JointField(self.game, self._batch)
 
     def close(self) -> None:
         """Nothing to release; present so wrappers can always call it."""

@@ -1,7 +1,8 @@
 """Tasks: what is being learnt (target data, noise prior, the two networks)."""
 
 from minimax.tasks.base import Task
+from minimax.tasks.dirac import DiracGAN, LinearWGAN
 from minimax.tasks.images import MNIST, FashionMNIST
 from minimax.tasks.normal1d import Normal1D
 
-__all__ = ["FashionMNIST", "MNIST", "Normal1D", "Task"]
+__all__ = ["DiracGAN", "FashionMNIST", "LinearWGAN", "MNIST", "Normal1D", "Task"]

@@ -1,0 +1,388 @@
+"""The convergence atlas: which update rules and schedules converge on games whose answer is known.
+
+For every line of ../shared/ANCHORS.md on Dirac-GAN, bilinear games, the linear WGAN and
+the toy saddle, and every rule/schedule it names: the *predicted* behaviour (the spectral
+radius of the update operator, computed by linearising one schedule cycle including the
+rules' buffers: minimax.analysis.update_operator), the *observed* behaviour (a run from
+the literature's start point: distance to the equilibrium, verdict converges / cycles /
+diverges), the literature's verdict, and whether the three agree.
+
+    python -m benchmarks.convergence            # the atlas and its figures (about a minute on 2 cores)
+    python -m benchmarks.convergence --neural   # then the game-aware rules on Normal1D (short runs)
+
+Writes results/convergence/ (or --out): results.md, results.json, dirac_portraits.png,
+bilinear_trajectories.png, spectral_radius.png (and neural.md with --neural).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pettingzoo  # noqa: E402
+import torch  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+import agents  # noqa: E402
+import minimax  # noqa: E402
+from benchmarks.reporting import atomic_write, markdown_table, save_figure, save_json  # noqa: E402
+from minimax.analysis import (CONVERGED, CYCLES, DIVERGES, predicted_verdict, spectral_radius,  # noqa: E402
+                              update_operator, verdict, winding)  # fmt: skip
+
+PLAYERS = minimax.PLAYERS
+
+
+# ---- 1. Command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=None, help="iterations per run (default: each anchor's own)")
+    p.add_argument("--neural", action="store_true", help="also run the game-aware rules on Normal1D")
+    p.add_argument("--neural-iterations", type=int, default=1500)
+    p.add_argument("--seeds", type=int, default=3, help="seeds of the neural runs")
+    p.add_argument("--out", type=Path, default=Path("results/convergence"))
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    for name in ("steps", "neural_iterations", "seeds"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    return args
+
+
+# ---- 2. The atlas: games, rules, and what the literature says ------------------------------------
+
+
+def pair(name: str, **options: Any) -> Callable[[], dict]:
+    """The same single-player rule (fresh instances) for both players."""
+    return lambda: {p: agents.make(name, **options) for p in PLAYERS}
+
+
+def two(d: Callable[[], Any], g: Callable[[], Any]) -> Callable[[], dict]:
+    return lambda: {"discriminator": d(), "generator": g()}
+
+
+def joint(name: str, **options: Any) -> Callable[[], Any]:
+    return lambda: agents.make(name, **options)
+
+
+@dataclass
+class Case:
+    """One line of the atlas: a game started where the literature starts it, played by some rules."""
+
+    anchor: str  # the ANCHORS.md section
+    game: str  # short name of the game
+    label: str  # rule and schedule
+    env_id: str
+    env_options: dict[str, Any]
+    rules: Callable[[], Any]
+    literature: str  # converges / cycles / diverges / "does not converge"
+    steps: int = 500
+    equilibrium_options: dict[str, Any] | None = None  # the same game started at its equilibrium (to linearise)
+    equilibrium: dict[str, list[float]] = field(default_factory=lambda: {"discriminator": [0.0], "generator": [0.0]})
+    linear: bool = True  # linear game and rules: the spectral radius is a prediction
+    average: bool = False  # judge the uniform average of the iterates instead of the last one
+
+    @property
+    def kind(self) -> str:
+        return "aec" if "schedule" in self.env_options else "parallel"
+
+    def make_env(self, at_equilibrium: bool = False) -> Any:
+        options = {**self.env_options, **((self.equilibrium_options or {}) if at_equilibrium else {})}
+        return pettingzoo.make(self.kind, self.env_id, dtype="float64", **options)
+
+
+DIRAC = "Dirac-GAN (Mescheder et al. 2018)"
+XY = "min_x max_y xy (Gidel et al. 2019, negative momentum)"
+THETA_PHI = "theta phi from (2, 0.5) (Gidel et al. 2019, VI view)"
+ALPHA = "alpha x y, step 0.2 (Schaefer & Anandkumar 2019)"
+WGAN = "linear WGAN, v = (3, 4) (Daskalakis et al. 2018)"
+
+
+def atlas() -> list[Case]:
+    h = 0.2
+    d_start, d_eq = {"theta": 1.0, "psi": 1.0}, {"theta": 0.0, "psi": 0.0}
+    dirac = lambda loss="minimax", **o: {**d_start, "loss": loss, **o}  # noqa: E731
+    alt = {"schedule": "alternating"}
+    cases = [
+        Case(DIRAC, "Dirac-GAN", "simultaneous GD", "minimax/DiracGAN-v0", dirac(), pair("sgd", lr=h), DIVERGES,
+             equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "alternating GD 1:1", "minimax/DiracGAN-v0", dirac(**alt), pair("sgd", lr=h), CYCLES,
+             equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "alternating GD, 5 D steps", "minimax/DiracGAN-v0",
+             dirac(schedule="alternating:k=5"), pair("sgd", lr=h), CYCLES, equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "simultaneous GD, non-saturating", "minimax/DiracGAN-v0", dirac("non-saturating"),
+             pair("sgd", lr=h), DIVERGES, equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "simultaneous GD + R1 (gamma 1)", "minimax/DiracGAN-v0", dirac("minimax:r1=1"),
+             pair("sgd", lr=h), CONVERGED, equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "simultaneous GD + R2 (gamma 1)", "minimax/DiracGAN-v0", dirac("minimax:r2=1"),
+             pair("sgd", lr=h), CONVERGED, equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "consensus (gamma 1)", "minimax/DiracGAN-v0", dirac(), joint("consensus", lr=h, gamma=1.0),
+             CONVERGED, equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "simultaneous GD + instance noise (sigma 1)", "minimax/DiracGAN-v0",
+             dirac("minimax:noise=1", batch_size=256), pair("sgd", lr=h), CONVERGED, steps=1500, linear=False),
+        Case(DIRAC, "Dirac-GAN", "WGAN, weight clipping 1", "minimax/DiracGAN-v0", dirac("wasserstein"),
+             two(lambda: agents.clipped(agents.make("sgd", lr=h), 1.0), lambda: agents.make("sgd", lr=h)),
+             "does not converge", linear=False),
+        Case(DIRAC, "Dirac-GAN", "WGAN-GP (lambda 1)", "minimax/DiracGAN-v0", dirac("wasserstein:gp=1", batch_size=64),
+             pair("sgd", lr=h), "does not converge", linear=False),
+        Case(DIRAC, "Dirac-GAN", "extragradient", "minimax/DiracGAN-v0", dirac(), joint("extragradient", lr=h),
+             "—", equilibrium_options=d_eq, linear=False),
+        Case(DIRAC, "Dirac-GAN", "optimistic GD", "minimax/DiracGAN-v0", dirac(), pair("optimistic", lr=h),
+             "—", equilibrium_options=d_eq, linear=False),
+    ]
+    xy = {"A": 1.0, "x0": 1.0, "y0": 1.0}
+    cases += [
+        Case(XY, "xy", "simultaneous GD", "minimax/Bilinear-v0", xy, pair("sgd", lr=0.1), DIVERGES, steps=1000),
+        Case(XY, "xy", "simultaneous heavy ball (+0.5)", "minimax/Bilinear-v0", xy,
+             pair("momentum", lr=0.1, momentum=0.5), DIVERGES, steps=1000),
+        Case(XY, "xy", "simultaneous negative momentum (-0.5)", "minimax/Bilinear-v0", xy,
+             pair("momentum", lr=0.1, momentum=-0.5), DIVERGES, steps=1000),
+        Case(XY, "xy", "alternating GD", "minimax/Bilinear-v0", {**xy, **alt}, pair("sgd", lr=0.1), CYCLES, steps=1000),
+        Case(XY, "xy", "alternating heavy ball (+0.5)", "minimax/Bilinear-v0", {**xy, **alt},
+             pair("momentum", lr=0.1, momentum=0.5), DIVERGES, steps=1000),
+        Case(XY, "xy", "alternating negative momentum (-0.5)", "minimax/Bilinear-v0", {**xy, **alt},
+             pair("momentum", lr=0.1, momentum=-0.5), CONVERGED, steps=3000),
+    ]
+    tp = {"A": 1.0, "x0": 2.0, "y0": 0.5}
+    cases += [
+        Case(THETA_PHI, "theta phi", "extragradient", "minimax/Bilinear-v0", tp, joint("extragradient", lr=0.3),
+             CONVERGED, steps=1000),
+        Case(THETA_PHI, "theta phi", "extrapolation from the past", "minimax/Bilinear-v0", tp,
+             joint("past-extragradient", lr=0.3), CONVERGED, steps=1000),
+        Case(THETA_PHI, "theta phi", "simultaneous GD", "minimax/Bilinear-v0", tp, pair("sgd", lr=0.3), DIVERGES, steps=1000),
+        Case(THETA_PHI, "theta phi", "alternating GD", "minimax/Bilinear-v0", {**tp, **alt}, pair("sgd", lr=0.3), CYCLES,
+             steps=1000),
+        Case(THETA_PHI, "theta phi", "alternating GD, uniform average", "minimax/Bilinear-v0", {**tp, **alt},
+             pair("sgd", lr=0.3), CONVERGED, steps=1000, average=True, linear=False),
+    ]
+    for alpha in (1.0, 3.0, 6.0):
+        game = {"A": alpha, "x0": 1.0, "y0": 1.0}
+        cases += [
+            Case(ALPHA, f"alpha = {alpha:g}", "CGD", "minimax/Bilinear-v0", game, joint("cgd", lr=0.2), CONVERGED),
+            Case(ALPHA, f"alpha = {alpha:g}", "simultaneous GDA", "minimax/Bilinear-v0", game, pair("sgd", lr=0.2), DIVERGES),
+            Case(ALPHA, f"alpha = {alpha:g}", "optimistic GDA", "minimax/Bilinear-v0", game, pair("optimistic", lr=0.2),
+                 CONVERGED if alpha == 1 else "loses convergence as alpha grows"),
+            Case(ALPHA, f"alpha = {alpha:g}", "consensus (gamma 1)", "minimax/Bilinear-v0", game,
+                 joint("consensus", lr=0.2, gamma=1.0), CONVERGED if alpha == 1 else "loses convergence as alpha grows"),
+            Case(ALPHA, f"alpha = {alpha:g}", "SGA (lambda 1)", "minimax/Bilinear-v0", game, joint("sga", lr=0.2),
+                 CONVERGED if alpha == 1 else "loses convergence as alpha grows"),
+        ]
+    wgan = {"v": (3.0, 4.0), "theta": (0.0, 0.0), "w": (1.0, 1.0), "batch_size": 4096, "loss": "wasserstein"}
+    wgan_eq = {"discriminator": [0.0, 0.0], "generator": [3.0, 4.0]}
+    cases += [
+        Case(WGAN, "linear WGAN", "simultaneous GD", "minimax/LinearWGAN-v0", wgan, pair("sgd", lr=0.1), CYCLES,
+             steps=1000, equilibrium=wgan_eq, linear=False),
+        Case(WGAN, "linear WGAN", "optimistic GD (mirror descent)", "minimax/LinearWGAN-v0", wgan,
+             pair("optimistic", lr=0.1), CONVERGED, steps=1000, equilibrium=wgan_eq, linear=False),
+    ]
+    return cases
+
+
+# ---- 3. One case: predict, run, judge ------------------------------------------------------------
+
+
+def distance(env: Any, equilibrium: dict[str, list[float]]) -> float:
+    return math.sqrt(sum(float((env.game.parameters(p).double() - torch.tensor(equilibrium[p], dtype=torch.float64))
+                               .pow(2).sum()) for p in PLAYERS))  # fmt: skip
+
+
+def run_case(case: Case, steps: int | None) -> dict[str, Any]:
+    steps = steps or case.steps
+    radius = None
+    if case.linear or case.equilibrium_options is not None:
+        make = (lambda: case.make_env(at_equilibrium=True)) if case.equilibrium_options is not None else case.make_env
+        radius = spectral_radius(update_operator(make, case.rules()))
+    env = case.make_env()
+    points: list[list[float]] = []
+
+    def record(iteration: int, env: Any, history: Any) -> None:
+        points.append(torch.cat([env.game.parameters(p).double() for p in PLAYERS]).tolist())
+
+    env.reset(seed=0)
+    record(0, env, None)
+    history = minimax.train(env, case.rules(), steps, seed=0, progress=False, callbacks=[record], callback_every=1)
+    trajectory = np.array(points)
+    eq = np.concatenate([case.equilibrium[p] for p in PLAYERS])
+    judged = np.cumsum(trajectory, 0) / np.arange(1, len(trajectory) + 1)[:, None] if case.average else trajectory
+    distances = np.linalg.norm(judged - eq, axis=1)
+    if history.terminated:
+        distances = np.append(distances, np.inf)
+    observed = verdict(distances)
+    predicted = predicted_verdict(radius) if radius is not None else None
+    literature = case.literature
+    agrees_literature = (literature == "—" or observed == literature
+                         or (literature == "does not converge" and observed != CONVERGED)
+                         or (literature.startswith("loses") and observed != CONVERGED))  # fmt: skip
+    return {
+        "anchor": case.anchor, "game": case.game, "rule": case.label, "steps": steps, "radius": radius,
+        "predicted": predicted, "observed": observed, "literature": literature,
+        "final_distance": float(distances[-1]), "start_distance": float(distances[0]),
+        "agrees": agrees_literature and (predicted is None or not case.linear or predicted == observed),
+        "trajectory": trajectory, "distances": distances, "reason": history.reason,
+    }
+
+
+# ---- 4. Figures ------------------------------------------------------------------------------------
+
+
+def plot_dirac_portraits(path: Path, results: list[dict]) -> None:
+    """Dirac-GAN: the vector field -xi (GAN loss) and the trajectories of several rules."""
+    chosen = [r for r in results if r["game"] == "Dirac-GAN" and not r["rule"].startswith(("WGAN", "simultaneous GD +"))]
+    chosen += [r for r in results if r["game"] == "Dirac-GAN" and "R1" in r["rule"]]
+    cols = 4
+    rows = math.ceil(len(chosen) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.9 * rows), squeeze=False)
+    grid = np.linspace(-2, 2, 17)
+    theta, psi = np.meshgrid(grid, grid)
+    s = 1 / (1 + np.exp(psi * theta))  # sigmoid(-psi theta)
+    u, v = psi * s, -theta * s  # -xi: generator descends L_G, discriminator ascends V (GAN loss)
+    for ax, r in zip(axes.flat, chosen):
+        ax.quiver(theta, psi, u, v, color="0.75", angles="xy")
+        traj = r["trajectory"]  # columns: discriminator (psi), generator (theta)
+        finite = traj[np.isfinite(traj).all(1)]
+        ax.plot(finite[:, 1], finite[:, 0], lw=1.2)
+        ax.plot([finite[0, 1]], [finite[0, 0]], "ko", ms=4)
+        ax.plot([0], [0], "r*", ms=9)
+        ax.set(xlim=(-2, 2), ylim=(-2, 2), xlabel="θ (generator)", ylabel="ψ (discriminator)")
+        ax.set_title(f"{r['rule']}\n{r['observed']} (literature: {r['literature']})", fontsize=9)
+    for ax in list(axes.flat)[len(chosen):]:
+        ax.axis("off")
+    fig.suptitle("Dirac-GAN, h = 0.2, start (1, 1)")
+    fig.tight_layout()
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def plot_bilinear(path: Path, results: list[dict]) -> None:
+    """Trajectories on x y and theta phi, and the distance to the equilibrium over iterations."""
+    chosen = [r for r in results if r["game"] in ("xy", "theta phi")]
+    fig, (ax_t, ax_d) = plt.subplots(1, 2, figsize=(13, 5.2))
+    for i, r in enumerate(chosen):
+        color = plt.cm.tab20(i % 20)
+        traj = r["trajectory"]
+        finite = traj[np.isfinite(traj).all(1) & (np.abs(traj) < 5).all(1)]
+        ax_t.plot(finite[:, 1], finite[:, 0], color=color, lw=0.8, label=f"{r['game']}: {r['rule']}")
+        d = r["distances"]
+        ax_d.plot(np.arange(len(d)), d, color=color, lw=1)
+    ax_t.set(xlabel="x (generator)", ylabel="y (discriminator)", xlim=(-5, 5), ylim=(-5, 5), title="trajectories")
+    ax_d.set(yscale="log", xlabel="iteration", ylabel="distance to (0, 0)", title="distance to the equilibrium")
+    ax_t.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def plot_spectral_radius(path: Path) -> None:
+    """Predicted spectral radius against the step size on x y, for each rule: below 1 converges."""
+    steps = np.linspace(0.02, 1.5, 40)
+    rules = {
+        "simultaneous GD": ("parallel", lambda h: pair("sgd", lr=h)()),
+        "alternating GD": ("aec", lambda h: pair("sgd", lr=h)()),
+        "alternating momentum -0.5": ("aec", lambda h: pair("momentum", lr=h, momentum=-0.5)()),
+        "extragradient": ("parallel", lambda h: agents.make("extragradient", lr=h)),
+        "optimistic GD": ("parallel", lambda h: pair("optimistic", lr=h)()),
+        "consensus (gamma 1)": ("parallel", lambda h: agents.make("consensus", lr=h, gamma=1.0)),
+        "CGD": ("parallel", lambda h: agents.make("cgd", lr=h)),
+    }
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    for name, (kind, make_rules) in rules.items():
+        options = {"schedule": "alternating"} if kind == "aec" else {}
+        radii = [spectral_radius(update_operator(
+            lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", A=1.0, dtype="float64", **options), make_rules(h)))
+            for h in steps]  # fmt: skip
+        ax.plot(steps, radii, label=name)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set(xlabel="step size h", ylabel="spectral radius of the update", ylim=(0.4, 1.6),
+           title="min_x max_y x y: predicted spectral radius (< 1 converges)")  # fmt: skip
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+# ---- 5. The same rules on a neural task ------------------------------------------------------------
+
+
+def neural(args: argparse.Namespace) -> tuple[str, list[dict]]:
+    """Game-aware rules against the usual ones on Normal1D (simultaneous, per-sample D, Gaussian noise)."""
+    from minimax.metrics import distances as distribution_distances
+
+    rules = {
+        "simultaneous Adam": pair("adam", lr=1e-3, betas=(0.5, 0.999)),
+        "simultaneous SGD": pair("sgd", lr=0.05),
+        "extragradient": joint("extragradient", lr=0.05),
+        "optimistic Adam": pair("optimistic-adam", lr=1e-3, betas=(0.5, 0.999)),
+        "consensus (gamma 1)": joint("consensus", lr=0.05, gamma=1.0),
+        "SGA": joint("sga", lr=0.05),
+        "CGD (conjugate gradient)": joint("cgd", lr=0.05),
+    }
+    rows, results = [], []
+    for name, make_rules in tqdm(rules.items(), desc="neural", disable=args.no_progress):
+        scores = []
+        for seed in range(args.seeds):
+            env = pettingzoo.make("parallel", "minimax/Normal1D-v0", noise="normal", hidden=16, batch_size=256)
+            history = minimax.train(env, make_rules(), args.neural_iterations, seed=seed, progress=False)
+            task = env.game.task
+            samples = env.game.generate(10_000).reshape(-1).double().numpy()
+            w1 = distribution_distances(samples, task.mean, task.std)["w1"] if np.isfinite(samples).all() else math.nan
+            scores.append({"w1": w1, "diverged": history.terminated, "wall": history.wall_time})
+        w1s = [s["w1"] for s in scores]
+        results.append({"rule": name, "w1": w1s, "diverged": sum(s["diverged"] for s in scores)})
+        finite = [w for w in w1s if np.isfinite(w)]
+        rows.append([name, f"{np.mean(finite):.3g} ± {np.std(finite):.2g}" if finite else "n/a",
+                     f"{sum(s['diverged'] for s in scores)}/{len(scores)}", f"{np.mean([s['wall'] for s in scores]):.1f}"])
+    table = markdown_table(["rule (simultaneous)", "W1 to N(4, 1.25²)", "diverged", "wall s"], rows)
+    return table, results
+
+
+# ---- 6. Main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    cases = atlas()
+    results = [run_case(c, args.steps) for c in tqdm(cases, desc="atlas", disable=args.no_progress)]
+    header = ["anchor", "game", "rule / schedule", "steps", "spectral radius", "predicted", "observed",
+              "final / start distance", "literature", "agree"]  # fmt: skip
+    rows = [[r["anchor"], r["game"], r["rule"], str(r["steps"]),
+             f"{r['radius']:.6f}" if r["radius"] is not None else "—", r["predicted"] or "—", r["observed"],
+             f"{r['final_distance']:.3g} / {r['start_distance']:.3g}", r["literature"], "yes" if r["agrees"] else "**no**"]
+            for r in results]  # fmt: skip
+    table = markdown_table(header, rows)
+    agree = sum(r["agrees"] for r in results)
+    report = (f"Convergence atlas: {agree}/{len(results)} lines agree with the literature (and with the predicted "
+              f"spectral radius where the game and rules are linear). Radii for Dirac-GAN are of the update "
+              f"linearised at the equilibrium.\n\n{table}\n")
+    print(report)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    plot_dirac_portraits(out / "dirac_portraits.png", results)
+    plot_bilinear(out / "bilinear_trajectories.png", results)
+    plot_spectral_radius(out / "spectral_radius.png")
+    payload = {"settings": vars(args), "atlas": [{k: v for k, v in r.items() if k not in ("trajectory", "distances")}
+                                                 for r in results]}  # fmt: skip
+    if args.neural:
+        neural_table, neural_results = neural(args)
+        print(neural_table)
+        atomic_write(out / "neural.md", (neural_table + "\n").encode())
+        payload["neural"] = neural_results
+    atomic_write(out / "results.md", report.encode())
+    save_json(out / "results.json", payload)
+    print(f"wrote {out}/results.md, results.json, dirac_portraits.png, bilinear_trajectories.png, spectral_radius.png")
+    return {"results": results, "agree": agree}
+
+
+if __name__ == "__main__":
+    main()
