@@ -84,7 +84,9 @@ def update_operator(
 
     ``make_env()`` builds a fresh env of a linear game (float64 recommended); ``rules``
     is ``{player: UpdateRule}`` or a joint rule. The rules first play ``warmup`` cycles
-    so that every buffer exists and first-step special cases are past; then column i of
+    so that every buffer exists and first-step special cases are past; the random
+    streams are rewound before each image, so a stochastic game is linearised on one
+    fixed draw of minibatches; then column i of
     M is (F(s + epsilon e_i) - F(s)) / epsilon, F being one cycle from the state s reached.
     Exact up to rounding for linear games and linear rules (gradient descent, momentum,
     extragradient, optimism, consensus, CGD); on a nonlinear game started at its
@@ -99,9 +101,17 @@ def update_operator(
         _one_cycle(env, rules)
     base_state = _read(env, rules)
     saved = [copy.deepcopy(getattr(r, "_state", None)) for r in _rule_objects(rules)]
+    streams = [getattr(env.game, name) for name in ("data_rng", "noise_rng", "loss_rng")]
+    stream_states = [s.get_state() for s in streams]
+    batch = env._batch
 
     def image(vector: torch.Tensor) -> torch.Tensor:
         _restore(rules, saved)
+        for stream, state in zip(streams, stream_states):  # the same minibatches for every column
+            stream.set_state(state)
+        env._batch = batch
+        if hasattr(env, "_evaluations"):
+            env._evaluations = {}
         _write(env, rules, vector)
         _one_cycle(env, rules)
         return _read(env, rules)
@@ -138,19 +148,27 @@ def predicted_verdict(radius: float, tolerance: float = 1e-6) -> str:
     return CYCLES
 
 
-def verdict(distances: np.ndarray, converged: float = 1e-3, diverged: float = 10.0) -> str:
-    """Converges if the final distance is below ``converged`` x the start; diverges if non-finite or above
-    ``diverged`` x the start (or the largest of the last quarter grows steadily); otherwise cycles."""
+def verdict(distances: np.ndarray, converged: float = 1e-3, trend: float = 0.02, growth: float = 1.5,
+            diverged: float = 10.0) -> str:  # fmt: skip
+    """Read a distance-to-equilibrium trajectory: converges, cycles or diverges.
+
+    Diverges: a non-finite distance, a final distance above ``diverged`` x the start,
+    or a last quarter whose median exceeds the first quarter's by ``growth`` (slow
+    spirals out). Converges: a final distance below ``converged`` x the start, or a
+    last-quarter median below ``trend`` x the start (this admits stochastic games,
+    which settle on a noise floor). Otherwise it cycles.
+    """
     d = np.asarray(distances, dtype=float)
     if d.size == 0:
         raise ValueError("verdict needs at least one distance")
     start = max(d[0], 1e-300)
     if not np.isfinite(d).all() or d[-1] > diverged * start:
         return DIVERGES
-    if d[-1] < converged * start:
-        return CONVERGED
     quarter = max(1, len(d) // 4)
-    if d[-quarter:].max() > 2.0 * d[-2 * quarter : -quarter].max(initial=0.0) > 0 and d[-1] > 2 * start:
+    first, last = float(np.median(d[:quarter])), float(np.median(d[-quarter:]))
+    if d[-1] < converged * start or last < trend * start:
+        return CONVERGED
+    if last > growth * first:
         return DIVERGES
     return CYCLES
 

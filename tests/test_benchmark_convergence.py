@@ -1,0 +1,24 @@
+"""The convergence atlas end to end (short runs): every anchor line is run, predicted and judged."""
+
+from __future__ import annotations
+
+import json
+
+from benchmarks import convergence
+
+
+def test_convergence_atlas_writes_its_results(tmp_path, capsys) -> None:
+    out = tmp_path / "atlas"
+    result = convergence.main(["--steps", "40", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert "Convergence atlas:" in printed and "| Dirac-GAN | simultaneous GD + R1 (gamma 1) |" in printed
+    for name in ("results.md", "results.json", "dirac_portraits.png", "bilinear_trajectories.png", "spectral_radius.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["atlas"]) == len(convergence.atlas()) == len(result["results"])
+    by_rule = {(r["game"], r["rule"]): r for r in data["atlas"]}
+    # Predictions do not depend on the run length: the closed forms of ../shared/ANCHORS.md.
+    assert abs(by_rule[("Dirac-GAN", "simultaneous GD")]["radius"] - abs(complex(1, 0.2 * 0.5))) < 1e-9
+    assert abs(by_rule[("xy", "simultaneous GD")]["radius"] - (1 + 0.1**2) ** 0.5) < 1e-9
+    assert by_rule[("alpha = 6", "CGD")]["predicted"] == "converges"
+    assert by_rule[("alpha = 6", "simultaneous GDA")]["observed"] == "diverges"
