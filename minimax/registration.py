@@ -28,7 +28,7 @@ from minimax.envs.single import SinglePlayerEnv
 from minimax.errors import check_int
 from minimax.game import Game
 from minimax.schedules import make_schedule
-from minimax.tasks import MNIST, DiracGAN, FashionMNIST, LinearWGAN, Normal1D, Task
+from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Grid25, LinearWGAN, Normal1D, Ring8, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -37,6 +37,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     "FashionMNIST-v0": FashionMNIST,
     "DiracGAN-v0": DiracGAN,
     "LinearWGAN-v0": LinearWGAN,
+    "Ring8-v0": Ring8,
+    "Grid25-v0": Grid25,
 }
 # Games given by a payoff f(x, y) rather than a task under a loss family.
 GAMES: dict[str, Callable[..., PayoffGame]] = {"Bilinear-v0": Bilinear, "Saddle-v0": Saddle}

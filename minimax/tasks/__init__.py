@@ -3,6 +3,7 @@
 from minimax.tasks.base import Task
 from minimax.tasks.dirac import DiracGAN, LinearWGAN
 from minimax.tasks.images import MNIST, FashionMNIST
+from minimax.tasks.mixtures import GaussianMixture2D, Grid25, Ring8
 from minimax.tasks.normal1d import Normal1D
 
-__all__ = ["DiracGAN", "FashionMNIST", "LinearWGAN", "MNIST", "Normal1D", "Task"]
+__all__ = ["DiracGAN", "FashionMNIST", "GaussianMixture2D", "Grid25", "LinearWGAN", "MNIST", "Normal1D", "Ring8", "Task"]

@@ -1,0 +1,85 @@
+"""The mode-collapse benchmark end to end on tiny settings, and its RMSProp-scaled joint rules."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pettingzoo
+import pytest
+import torch
+
+import agents
+from benchmarks import modes
+
+TINY = ["--hidden", "4", "--d-hidden", "4", "--depth", "2", "--d-depth", "2", "--batch-size", "32"]
+
+
+def test_modes_benchmark_writes_its_results(tmp_path, capsys) -> None:
+    out = tmp_path / "modes"
+    result = modes.main(["--methods", "pacgan2", "consensus", "--seeds", "2", "--iterations", "6", "--samples", "300",
+                         "--evaluations", "2", "--snapshots", "0.5", "1", "--workers", "1", "--out", str(out),
+                         "--no-progress", *TINY])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| PacGAN2 (GAN, pack=2) | " in printed and "| floor (target sample) | 8 | — | 8 |" in printed
+    assert "| 7.9 |" in printed and "| all 8 (fig.) |" in printed  # published numbers next to ours
+    for name in ("results.json", "results.md", "samples_ring8.png", "coverage_ring8.png"):
+        assert (out / name).stat().st_size > 0, name
+    data = json.loads((out / "results.json").read_text())
+    assert len(data["runs"]) == 2 * 2 and {r["method"] for r in data["runs"]} == {"pacgan2", "consensus"}
+    assert data["methods"]["pacgan2"]["pack"] == 2 and data["methods"]["consensus"]["schedule"].startswith("simultaneous")
+    run = data["runs"][0]
+    assert run["iterations"] == 6 and run["curve"]["iteration"] == [0, 3, 6]
+    assert run["final"]["samples"] == 300 and 0 <= run["final"]["modes_covered"] <= 8
+    assert run["curve"]["modes_covered"][-1] == run["final"]["modes_covered"]
+    for s in data["summary"]:  # the table's means are the runs' means
+        finals = [r["final"]["modes_covered"] for r in data["runs"] if r["method"] == s["method"]]
+        assert s["modes_covered_mean"] == pytest.approx(np.mean(finals))
+    assert all(f["modes_covered"] == 8 for f in data["floor"]["ring8"])
+    snapshots = result["runs"][0]["samples"]
+    assert sorted(snapshots) == [0, 3, 6] and snapshots[6].shape == (300, 2)
+
+
+def test_modes_benchmark_refuses_unknown_methods() -> None:
+    with pytest.raises(SystemExit):
+        modes.parse_args(["--methods", "gan", "wgan"])
+    args = modes.parse_args(["--full"])
+    assert args.seeds == 10 and args.lr == 1e-4 and set(args.task) == {"ring8", "grid25"}
+    assert len(args.methods) == 10 and modes.iterations_for(args, "grid25") == 400_000
+
+
+def test_rms_scaled_consensus_is_rmsprop_on_the_consensus_direction() -> None:
+    env = pettingzoo.make("parallel", "minimax/Ring8-v0", hidden=4, depth=2, batch_size=16, noise_dim=2)
+    observations, _ = env.reset(seed=0)
+    field = env.field()
+    rule = modes.RMSScaled(agents.make("consensus", lr=1.0, gamma=10.0), lr=1e-3)
+    delta = rule.act(observations, field)
+    xi = field()
+    grad_h = field.vjp(xi)
+    for p in ("discriminator", "generator"):
+        direction = xi[p] + 10.0 * grad_h[p]
+        rms = agents.make("rmsprop", lr=1e-3)
+        params = observations[p]["parameters"]
+        expected, _ = rms.update(direction, rms.init(params), params)
+        torch.testing.assert_close(delta[p], expected)
+        assert (torch.sign(delta[p]) == -torch.sign(direction))[direction != 0].all()  # a descent step
+
+
+def test_extra_rmsprop_steps_from_the_extrapolated_point() -> None:
+    env = pettingzoo.make("parallel", "minimax/Ring8-v0", hidden=4, depth=2, batch_size=16, noise_dim=2)
+    observations, _ = env.reset(seed=0)
+    field = env.field()
+    delta = modes.ExtraRMSprop(lr=1e-3).act(observations, field)
+    theta = {p: observations[p]["parameters"].clone() for p in ("discriminator", "generator")}
+    rms = {p: agents.make("rmsprop", lr=1e-3) for p in theta}
+    xi = field(theta)
+    states = {p: rms[p].init(theta[p]) for p in theta}
+    half = {}
+    for p in theta:
+        step, states[p] = rms[p].update(xi[p], states[p], theta[p])
+        half[p] = theta[p] + step
+    xi_half = field(half)
+    for p in theta:
+        expected, _ = rms[p].update(xi_half[p], states[p], theta[p])
+        torch.testing.assert_close(delta[p], expected)
+        assert not torch.equal(delta[p], rms[p].update(xi[p], rms[p].init(theta[p]), theta[p])[0])
