@@ -61,6 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", choices=sorted(TASKS), default="mnist")
     p.add_argument("--data-dir", type=Path, help="folder of the IDX files (default: env var, then cache)")
+    p.add_argument("--no-download", action="store_true", help="never try to download missing files")
     p.add_argument("--preset", choices=sorted(PRESETS), default="report", help="how the discriminator is updated")
     p.add_argument("--iterations", type=int, default=2000, help="generator updates per run")
     p.add_argument("--seeds", type=int, default=1)
@@ -158,7 +159,8 @@ def scores(classifier: TrainedClassifier, images: torch.Tensor, real: tuple[torc
 def run(config: Config, seed: int, args: argparse.Namespace, classifier: TrainedClassifier,
         real: tuple[torch.Tensor, torch.Tensor], progress: bool) -> dict[str, Any]:
     """Train one game; metrics at the evaluation points, 5x5 sample grids at the grid points."""
-    env = minimax.make_aec(TASKS[args.dataset], root=args.data_dir, schedule=config.schedule, loss=config.loss,
+    env = minimax.make_aec(TASKS[args.dataset], root=args.data_dir, download=not args.no_download,
+                           schedule=config.schedule, loss=config.loss,
                            fake_mode=PRESETS[config.preset]["training"]["fake_mode"], device=args.device)
     rules = {p: agents.make(config.rule, **config.rule_options) for p in minimax.PLAYERS}
     every = max(1, args.iterations // max(1, args.evaluations))
@@ -276,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # The evaluation classifier and the real reference: every metric gets its real-versus-real floor.
     classifier = load_or_train(args.dataset, root=args.data_dir, progress=progress)
-    task = TASKS[args.dataset](root=args.data_dir)
+    task = TASKS[args.dataset](root=args.data_dir, download=not args.no_download)
     print(f"data: {task.note}")
     print(f"classifier: held-out accuracy {classifier.accuracy:.2%} on {classifier.heldout:,} images "
           f"({classifier.note}); weights sha256 {classifier.checksum[:16]}…")

@@ -30,11 +30,13 @@ histogram to uniform. Every table has a *floor* row: the same metrics on a sampl
 target itself (every mode, 98.9% high quality in 2D, reverse KL ~ (K-1)/(2n)).
 
 Published numbers (../shared/ANCHORS.md) sit next to ours: plain GAN 6.3/8 and 17.3/25 modes,
-PacGAN2 7.9/8 and 23.8/25 (PacGAN, Table 1: their networks on both tasks, batch 100, Adam 1e-4
-beta1 0.8, a fixed training set of 100k samples, 400 epochs = 400k iterations), and for
+PacGAN2 7.9/8 and 23.8/25 (PacGAN, Table 1; their code's configs: the same two targets, their
+networks on both, i.e. G 4 x 400 ReLU + BatchNorm and D 3 x 200 maxout(5), 2D noise, batch 100,
+Adam 1e-4 beta1 0.8, a fixed training set of 100k samples, 400 epochs = 400k iterations), and for
 consensus on the ring "all 8" (The Numerics of GANs, a figure, RMSProp 1e-4, gamma 10, 50k
 iterations). "—" where there is none. Our quick runs are far shorter and use a larger learning
-rate; they are not reproductions of those numbers.
+rate; they are not reproductions of those numbers. The ring with PacGAN's networks:
+``--hidden 400 --d-hidden 200 --d-depth 3 --d-maxout 5 --g-batch-norm on --noise-dim 2 --batch-size 100``.
 
     python -m benchmarks.modes                  # quick: ring8, gan/pacgan2/consensus, 2 seeds,
                                                 # 2000 iterations at lr 1e-3; about 2-3 minutes on 2 cores
@@ -51,7 +53,6 @@ coverage_<task>.png (modes covered and high-quality fraction over iterations, me
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -110,7 +111,8 @@ def methods(r1: float, gamma: float) -> dict[str, Method]:
         Method("ns", "non-saturating (k=1, Adam)", "non-saturating", "alternating:k=1", "adam"),
         Method("wgan-gp", "WGAN-GP (gp=10, k=5, Adam β=(0.5, 0.9))", "wasserstein:gp=10", "alternating:k=5", "adam",
                betas=(0.5, 0.9)),
-        Method("r1", f"non-saturating + R1 (γ={r1:g}, k=1, Adam)", f"non-saturating:r1={r1:g}", "alternating:k=1", "adam"),
+        Method("r1", f"non-saturating + R1 (γ={r1:g}, k=1, Adam)", f"non-saturating:r1={r1:g}", "alternating:k=1",
+               "adam"),
         Method("k5", "GAN, k=5 D steps (Adam)", "minimax", "alternating:k=5", "adam"),
         Method("pacgan2", "PacGAN2 (GAN, pack=2)", "minimax", "alternating:k=1", "adam", pack=2,
                reference={"ring8": "7.9", "grid25": "23.8"}),
@@ -213,7 +215,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     study.add_argument("--seeds", type=int, default=None, help="default 2 (--full: 10)")
     study.add_argument("--iterations", type=int, default=None,
                        help=f"generator updates per run (default {QUICK_ITERATIONS}; --full: ring8 50k, grid25 400k)")
-    study.add_argument("--lr", type=float, default=None, help="every method's learning rate (default 1e-3; --full: 1e-4)")
+    study.add_argument("--lr", type=float, default=None,
+                       help="every method's learning rate (default 1e-3; --full: 1e-4)")
     study.add_argument("--r1", type=float, default=1.0, help="R1 weight gamma of the r1 method")
     study.add_argument("--gamma", type=float, default=10.0, help="consensus weight (Numerics of GANs: 10)")
     nets = p.add_argument_group("task (each task's defaults unless given)")
@@ -230,7 +233,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--evaluations", type=int, default=15, help="points of the coverage curve")
     run.add_argument("--snapshots", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0],
                      help="fractions of the run at which the scatter figure shows the samples")
-    run.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="runs in parallel (one thread each)")
+    run.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                     help="runs in parallel (one thread each)")
     run.add_argument("--out", type=Path, default=Path("results/modes"))
     run.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -329,8 +333,9 @@ def run(task: str, method: Method, seed: int, iterations: int, lr: float, gamma:
 def floor(task: str, options: dict[str, Any], n: int, seeds: int) -> list[dict[str, Any]]:
     """The metrics of target samples of size n: what a perfect generator scores."""
     target = pettingzoo.make("aec", TASKS[task], **options).game.task
-    return [mode_report(target.sample_data(n, torch.Generator().manual_seed(1_000_000 + s), torch.device("cpu"),
-                                           torch.float64), target.centers, target.std) for s in range(seeds)]  # fmt: skip
+    draws = [target.sample_data(n, torch.Generator().manual_seed(1_000_000 + s), torch.device("cpu"), torch.float64)
+             for s in range(seeds)]
+    return [mode_report(x, target.centers, target.std) for x in draws]
 
 
 # ---- 4. Tables and figures -----------------------------------------------------------------------
@@ -362,7 +367,9 @@ def table(task: str, k: int, chosen: list[Method], runs: list[dict], floors: lis
     return markdown_table(header, rows), summary
 
 
-def plot_samples(path: Path, task: str, chosen: list[Method], runs: list[dict], centers: np.ndarray, std: float) -> None:
+def plot_samples(
+    path: Path, task: str, chosen: list[Method], runs: list[dict], centers: np.ndarray, std: float
+) -> None:
     """Generated samples over the modes at the snapshot iterations: one row per method, first seed."""
     firsts = [next(r for r in runs if r["task"] == task and r["method"] == m.name and r["seed"] == 0) for m in chosen]
     columns = sorted({i for r in firsts for i in r["samples"] if i > 0})

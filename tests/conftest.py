@@ -30,3 +30,14 @@ def make_parallel():
         return pettingzoo.make("parallel", ENV_ID, **{**SMALL, **kwargs})
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch):
+    """No test may touch the network: any attempt to fetch a data file fails the test."""
+    import minimax.datasets.mnist as loader
+
+    def refuse(url, destination, timeout):
+        raise AssertionError(f"a test tried to download {url}")
+
+    monkeypatch.setattr(loader, "_fetch", refuse)

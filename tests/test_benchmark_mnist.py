@@ -30,7 +30,7 @@ def tiny_mnist(tmp_path, monkeypatch):
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_mnist_benchmark_writes_its_results(tiny_mnist, tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    result = mnist.main(["--data-dir", str(tiny_mnist), "--iterations", "4", "--samples", "50", "--evaluations", "2",
+    result = mnist.main(["--data-dir", str(tiny_mnist), "--no-download", "--iterations", "4", "--samples", "50", "--evaluations", "2",
                          "--grid-at", "2", "--out", str(out), "--no-progress"])
     printed = capsys.readouterr().out
     assert "training on the 60-image test split" in printed  # the substitution is said, not hidden
@@ -50,7 +50,7 @@ def test_mnist_benchmark_writes_its_results(tiny_mnist, tmp_path, capsys) -> Non
 
 @pytest.mark.filterwarnings("ignore::UserWarning")
 def test_mnist_study_grid(tiny_mnist, tmp_path) -> None:
-    result = mnist.main(["--data-dir", str(tiny_mnist), "--study", "--ks", "1", "2", "--rules", "momentum",
+    result = mnist.main(["--data-dir", str(tiny_mnist), "--no-download", "--study", "--ks", "1", "2", "--rules", "momentum",
                          "--losses", "minimax", "--preset", "default", "--iterations", "2", "--samples", "50",
                          "--evaluations", "1", "--out", str(tmp_path / "study"), "--no-progress"])
     assert [r["schedule"] for r in result["runs"]] == ["alternating:k=1", "alternating:k=2"]

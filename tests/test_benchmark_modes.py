@@ -27,7 +27,8 @@ def test_modes_benchmark_writes_its_results(tmp_path, capsys) -> None:
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "results.json").read_text())
     assert len(data["runs"]) == 2 * 2 and {r["method"] for r in data["runs"]} == {"pacgan2", "consensus"}
-    assert data["methods"]["pacgan2"]["pack"] == 2 and data["methods"]["consensus"]["schedule"].startswith("simultaneous")
+    assert data["methods"]["pacgan2"]["pack"] == 2
+    assert data["methods"]["consensus"]["schedule"].startswith("simultaneous")
     run = data["runs"][0]
     assert run["iterations"] == 6 and run["curve"]["iteration"] == [0, 3, 6]
     assert run["final"]["samples"] == 300 and 0 <= run["final"]["modes_covered"] <= 8

@@ -8,8 +8,10 @@
   Gaussian noise, generator 4 hidden layers of 400 ReLU units with batch
   normalisation, discriminator 3 hidden layers of 200 units with 5-piece maxout).
 
-Every mode has the same weight; the data are drawn as ``center[k] + std * N(0, I)``
-with k uniform over the modes, from the game's data stream. The noise prior is
+Every mode has the same weight; the data are drawn fresh each minibatch as
+``center[k] + std * N(0, I)`` with k uniform over the modes, from the game's data stream
+(PacGAN's code drew a fixed training set of 100k samples; with 100k samples that hardly
+matters). Weights keep PyTorch's default initialisation (PacGAN's code: N(0, 0.02^2)). The noise prior is
 N(0, I) (``noise="uniform"`` gives U(-1, 1)). Widths, depths, batch normalisation in
 the generator and maxout in the discriminator are options, so a CPU run can shrink
 the networks (``hidden=64``) without changing anything else.
