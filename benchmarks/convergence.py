@@ -50,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--neural", action="store_true", help="also run the game-aware rules on Normal1D")
     p.add_argument("--neural-iterations", type=int, default=1500)
     p.add_argument("--seeds", type=int, default=3, help="seeds of the neural runs")
+    p.add_argument("--mnist", type=int, default=0, metavar="ITERATIONS",
+                   help="also run each game-aware rule on MNIST-v0 for ITERATIONS (data: $MINIMAX_MNIST_DIR)")
+    p.add_argument("--no-download", action="store_true", help="never try to download MNIST files")
     p.add_argument("--out", type=Path, default=Path("results/convergence"))
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -341,6 +344,63 @@ def neural(args: argparse.Namespace) -> tuple[str, list[dict]]:
     return table, results
 
 
+def ttur(steps: int = 4000, seeds: int = 5) -> tuple[str, dict]:
+    """Heusel et al.'s toy saddle under gradient noise: one time-scale against a slower generator (x).
+
+    ANCHORS: the slower x time-scale settles closer to the saddle than a single time-scale.
+    Reported: the mean |x| and |y| over the last half of each run, averaged over seeds.
+    """
+    setups = {"one time-scale (lr 1e-3 both)": (1e-3, 1e-3), "two time-scales (lr_D 1e-3, lr_G 1e-4)": (1e-3, 1e-4)}
+    means: dict[str, dict[str, list[float]]] = {}
+    for name, (lr_d, lr_g) in setups.items():
+        means[name] = {"x": [], "y": []}
+        for seed in range(seeds):
+            env = pettingzoo.make("parallel", "minimax/Saddle-v0", x0=0.5, y0=0.5, gradient_noise=10.0, dtype="float64")
+            rules = {"discriminator": agents.make("sgd", lr=lr_d), "generator": agents.make("sgd", lr=lr_g)}
+            trace: list[tuple[float, float]] = []
+            minimax.train(env, rules, steps, seed=seed, progress=False, callback_every=1, callbacks=[
+                lambda i, e, h: trace.append((abs(float(e.game.parameters("generator"))),
+                                              abs(float(e.game.parameters("discriminator")))))])  # fmt: skip
+            tail = np.array(trace[len(trace) // 2 :])
+            means[name]["x"].append(float(tail[:, 0].mean()))
+            means[name]["y"].append(float(tail[:, 1].mean()))
+    rows = [[name, f"{np.mean(v['x']):.4g} ± {np.std(v['x']):.2g}", f"{np.mean(v['y']):.4g} ± {np.std(v['y']):.2g}"]
+            for name, v in means.items()]  # fmt: skip
+    table = markdown_table(["toy saddle (1 + x²)(100 − y²), gradient noise σ = 10, last half of 4,000 steps",
+                            "mean |x| (generator)", "mean |y| (discriminator)"], rows)  # fmt: skip
+    return table, means
+
+
+def mnist_rules(args: argparse.Namespace) -> tuple[str, list[dict]]:
+    """Each game-aware rule on MNIST-v0 (simultaneous, report networks) for a short run: does it help there?"""
+    from benchmarks.mnist import METRICS, scores
+    from minimax.classifier import load_or_train
+
+    classifier = load_or_train("mnist", progress=not args.no_progress)
+    reference_task = minimax.MNIST(download=not args.no_download)
+    real = reference_task.scaled()[:2000]
+    reference = classifier.evaluate(real)
+    rules = {
+        "simultaneous Adam (2e-4, 0.5)": pair("adam", lr=2e-4, betas=(0.5, 0.999)),
+        "optimistic Adam": pair("optimistic-adam", lr=2e-4, betas=(0.5, 0.999)),
+        "extragradient (SGD 0.01)": joint("extragradient", lr=0.01),
+        "consensus (SGD 0.01, γ 1)": joint("consensus", lr=0.01, gamma=1.0),
+        "SGA (SGD 0.01)": joint("sga", lr=0.01),
+        "CGD (SGD 0.01, CG)": joint("cgd", lr=0.01),
+    }
+    rows, results = [], []
+    for name, make_rules in tqdm(rules.items(), desc="mnist", disable=args.no_progress):
+        env = pettingzoo.make("parallel", "minimax/MNIST-v0", loss="non-saturating", download=not args.no_download)
+        history = minimax.train(env, make_rules(), args.mnist, seed=0, progress=not args.no_progress, description=name)
+        metrics = scores(classifier, env.game.generate(2000), reference)
+        results.append({"rule": name, "metrics": metrics, "wall": history.wall_time, "diverged": history.terminated})
+        rows.append([name, *[f"{metrics[m]:.3g}" for m in METRICS], f"{history.wall_time:.0f}",
+                     "yes" if history.terminated else "no"])
+    header = ["rule (simultaneous)", "classifier score", "Fréchet dist.", "classes", "KL", "precision", "recall",
+              "wall s", "diverged"]  # fmt: skip
+    return markdown_table(header, rows), results
+
+
 # ---- 6. Main ---------------------------------------------------------------------------------------
 
 
@@ -368,6 +428,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plot_spectral_radius(out / "spectral_radius.png")
     payload = {"settings": vars(args), "atlas": [{k: v for k, v in r.items() if k not in ("trajectory", "distances")}
                                                  for r in results]}  # fmt: skip
+    ttur_table, ttur_means = ttur(steps=args.steps or 4000, seeds=5 if args.steps is None else 2)
+    print(ttur_table)
+    report += f"\n{ttur_table}\n"
+    payload["ttur"] = ttur_means
+    if args.mnist:
+        mnist_table, mnist_results = mnist_rules(args)
+        print(mnist_table)
+        atomic_write(out / "mnist.md", (mnist_table + "\n").encode())
+        payload["mnist"] = mnist_results
     if args.neural:
         neural_table, neural_results = neural(args)
         print(neural_table)

@@ -22,3 +22,24 @@ def test_convergence_atlas_writes_its_results(tmp_path, capsys) -> None:
     assert abs(by_rule[("xy", "simultaneous GD")]["radius"] - (1 + 0.1**2) ** 0.5) < 1e-9
     assert by_rule[("alpha = 6", "CGD")]["predicted"] == "converges"
     assert by_rule[("alpha = 6", "simultaneous GDA")]["observed"] == "diverges"
+
+
+def test_game_aware_rules_on_tiny_mnist(tmp_path, monkeypatch) -> None:
+    """The MNIST part of the atlas runs every game-aware rule end to end (tiny data, two iterations)."""
+    import numpy as np
+    import pytest
+
+    from minimax.datasets import write_idx
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    data.mkdir()
+    write_idx(data / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (40, 28, 28)).astype(np.uint8))
+    write_idx(data / "t10k-labels-idx1-ubyte.gz", (np.arange(40) % 10).astype(np.uint8))
+    monkeypatch.setenv("MINIMAX_MNIST_DIR", str(data))
+    monkeypatch.setenv("MINIMAX_CACHE", str(tmp_path / "cache"))
+    args = convergence.parse_args(["--mnist", "2", "--no-download", "--no-progress"])
+    with pytest.warns(UserWarning):
+        table, results = convergence.mnist_rules(args)
+    assert len(results) == 6 and all(not r["diverged"] for r in results)
+    assert "CGD (SGD 0.01, CG)" in table
