@@ -79,6 +79,32 @@ schedule (alternating:k=1), --iterations 1000, --seed 0, --device cpu.
 """
 
 
+EPILOG_SWEEP = """\
+examples:
+  # 2 rules x 2 schedules x 3 seeds of Normal1D, 2 processes
+  minimax sweep --out sweeps/n1d --task Normal1D --rule adam:lr=1e-3 --rule sgd:lr=0.01 \\
+      --schedule alternating:k=1 --schedule alternating:k=5 --seeds 0 1 2 --iterations 200 --workers 2
+
+  # from a file; the same command again skips the finished runs and resumes the others
+  minimax sweep sweep.json --out sweeps/big --workers 4
+
+  # on a Ray cluster, each run retried up to 3 times if its worker dies
+  minimax sweep sweep.json --out /shared/sweeps/big --backend ray --address ray://head:10001 --retries 3
+
+SPEC.json:
+  {"tasks": ["Normal1D:hidden=4,d_hidden=4"],
+   "rules": ["adam:lr=1e-3", {"discriminator": "sgd:lr=0.1", "generator": "adam:lr=1e-3"},
+             {"joint": "extragradient:lr=0.1"}],
+   "schedules": ["alternating:k=1", "alternating:k=5"],     (null: the task's own)
+   "seeds": [0, 1, 2], "iterations": 200,
+   "train_args": ["--loss", "non-saturating", "--checkpoint-every", "20"]}
+
+Each run is OUT/<task>-<rule>-<schedule>-seed<S>/ (a 'minimax train' directory: 'minimax eval', 'plot' and
+'resume' work on it). OUT/sweep.md: one row per run: status, attempts, W1 and KS (Normal1D), and the last
+value and the mean over the last 10% of the iterations of V and the losses; OUT/sweep.json has every metric.
+"""
+
+
 class UsageError(Exception):
     """A bad command-line value: reported through argparse's ``error`` (exit status 2)."""
 
@@ -461,6 +487,38 @@ def make_parser() -> argparse.ArgumentParser:
     plot.add_argument("dir", metavar="DIR", help="a run directory")
     plot.add_argument("--output", metavar="FILE", help="the PNG (default DIR/curves.png)")
 
+    sweep = commands.add_parser(
+        "sweep", help="a grid of tasks x rules x schedules x seeds, locally or on Ray; one merged table",
+        description="Play one 'minimax train' run per grid point, each in OUT/<run-name>/ (a name made from the grid "
+        "point). The grid comes from SPEC.json or from --task/--rule/--schedule/--seeds (both: the command-line lists "
+        "replace the file's). A worker that dies has its runs retried from their checkpoints (--retries); runs "
+        "already finished in OUT are skipped, so running the same command again continues an interrupted sweep. "
+        "At the end the runs' results are merged into OUT/sweep.md and OUT/sweep.json.",
+        epilog=EPILOG_SWEEP, formatter_class=formatter,
+    )  # fmt: skip
+    sweep.add_argument("spec", metavar="SPEC.json", nargs="?", help="the sweep spec (see below)")
+    sweep.add_argument("--out", metavar="DIR", required=True, help="the sweep directory (one subdirectory per run)")
+    grid = sweep.add_argument_group("the grid on the command line")
+    grid.add_argument("--task", action="append", metavar="TASK[:OPTION=VALUE,...]",
+                      help="a task with its -o options, repeatable: Normal1D:hidden=4,d_hidden=4")
+    grid.add_argument("--rule", action="append", metavar="SPEC", help="a rule for both players, repeatable: adam:lr=1e-3")
+    grid.add_argument("--schedule", action="append", metavar="SPEC", help="a schedule, repeatable: alternating:k=5")
+    grid.add_argument("--seeds", type=_seed, nargs="+", metavar="S", help="seeds: --seeds 0 1 2")
+    grid.add_argument("--iterations", "-n", type=_positive_int("iterations"), help="iterations of every run")
+    grid.add_argument("--train-arg", action="append", default=[], metavar="ARG",
+                      help="more 'minimax train' options for every run, repeatable: --train-arg=--loss "
+                      "--train-arg=non-saturating")
+    where = sweep.add_argument_group("where the runs go")
+    where.add_argument("--backend", choices=("local", "ray"), default="local",
+                       help="local: a process pool on this machine (default); ray: Ray tasks (pip install ray)")
+    where.add_argument("--workers", type=_positive_int("workers"), default=1,
+                       help="processes in the local pool / CPUs of a local Ray (default 1)")
+    where.add_argument("--retries", type=int, default=2, metavar="R",
+                       help="retries of a run whose worker died (default 2); the retry resumes from its checkpoint")
+    where.add_argument("--address", metavar="ADDR", help="a Ray cluster (ray://HOST:10001 or auto); default a local Ray")
+    where.add_argument("--threads", type=_positive_int("threads"), default=1,
+                       help="torch threads per run (default 1)")
+
     listing = commands.add_parser(
         "list", help="tasks, update rules, schedules and loss families",
         description="What can be trained and how: tasks and their options, update rules and their hyper-parameters, "
@@ -529,6 +587,29 @@ def _our_files(directory: Path) -> list[Path]:
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    spec, out, env, rules = prepare_train(args)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file, not a directory")
+    if out.is_dir() and _our_files(out):
+        if not args.overwrite:
+            raise UsageError(
+                f"--out {str(out)!r} already holds a run ({', '.join(sorted(p.name for p in _our_files(out))[:3])}, ...); "
+                f"continue it with 'minimax resume {out}', or pass --overwrite to replace it"
+            )
+        import shutil
+
+        for path in _our_files(out):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    return _run(spec, out, env, rules, args.progress, resume=False)
+
+
+def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, Any]:
+    """The run spec (``run.json``), the run directory, the env and the rules that ``minimax train`` options give.
+
+    Every value is checked (a :class:`UsageError` otherwise); nothing is written. ``minimax sweep`` uses it
+    to turn each grid point into the same run spec as ``minimax train``.
+    """
     task = resolve_task(args.task)
     env_kind = args.env or ("parallel" if args.joint else "aec")
     if args.joint and args.env == "aec":
@@ -569,20 +650,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         build_rule(args.rule, "--rule")
     env, rules = build_run(spec)  # every value is checked before anything is written
     spec["parsed"] = _parsed(spec)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {str(out)!r} is a file, not a directory")
-    if out.is_dir() and _our_files(out):
-        if not args.overwrite:
-            raise UsageError(
-                f"--out {str(out)!r} already holds a run ({', '.join(sorted(p.name for p in _our_files(out))[:3])}, ...); "
-                f"continue it with 'minimax resume {out}', or pass --overwrite to replace it"
-            )
-        import shutil
-
-        for path in _our_files(out):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return _run(spec, out, env, rules, args.progress, resume=False)
+    return spec, out, env, rules
 
 
 def _set_threads(spec: Mapping[str, Any]) -> None:
@@ -923,7 +991,34 @@ def cmd_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
+def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from minimax import sweep
+
+    try:
+        data = sweep.SweepSpec.load(args.spec).to_dict() if args.spec else {}
+    except sweep.SweepError as error:
+        raise UsageError(str(error)) from None
+    given = {"tasks": args.task, "rules": args.rule, "schedules": args.schedule, "seeds": args.seeds,
+             "iterations": args.iterations}  # fmt: skip
+    data.update({k: v for k, v in given.items() if v is not None})
+    if args.train_arg:
+        data["train_args"] = [*data.get("train_args", []), *args.train_arg]
+    if "tasks" not in data:
+        raise UsageError("give a SPEC.json or at least one --task")
+    if args.retries < 0:
+        raise UsageError(f"--retries must be an integer >= 0, got {args.retries}")
+    if args.address and args.backend != "ray":
+        raise UsageError("--address is for --backend ray")
+    try:
+        rows = sweep.sweep(data, args.out, backend=args.backend, workers=args.workers, retries=args.retries,
+                           address=args.address, threads=args.threads)  # fmt: skip
+    except sweep.SweepError as error:
+        raise UsageError(str(error)) from None
+    print(Path(args.out) / sweep.SWEEP_MD)
+    return 0 if all(r["status"] == "finished" for r in rows) else 1
+
+
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
