@@ -14,7 +14,7 @@ from torch import Tensor
 
 from agents._checks import check_number
 from agents.rules import UpdateRule
-from agents.transforms import GradientTransformation
+from agents.transforms import GradientTransformation, step_count
 
 
 class AverageState(NamedTuple):
@@ -35,7 +35,7 @@ def averaged(rule: UpdateRule, decay: float | None = None) -> UpdateRule:
     inner = rule.transform
 
     def init(params: Tensor) -> AverageState:
-        return AverageState(inner.init(params), params.detach().clone(), torch.zeros((), device=params.device))
+        return AverageState(inner.init(params), params.detach().clone(), step_count(params, torch.float32))
 
     def update(updates: Tensor, state: AverageState, params: Tensor | None = None):
         if params is None:

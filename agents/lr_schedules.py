@@ -18,7 +18,7 @@ from torch import Tensor
 
 from agents._checks import check_number
 from agents.rules import UpdateRule
-from agents.transforms import GradientTransformation, chain
+from agents.transforms import GradientTransformation, chain, step_count
 
 Schedule = Callable[[Tensor], Tensor]
 
@@ -59,7 +59,7 @@ def scale_by_schedule(schedule: Schedule) -> GradientTransformation:
     """Multiply updates by ``schedule(count)``, count being the number of earlier updates."""
 
     def init(params: Tensor) -> ScheduleState:
-        return ScheduleState(torch.zeros((), dtype=torch.int64, device=params.device))
+        return ScheduleState(step_count(params))
 
     def update(updates: Tensor, state: ScheduleState, params: Tensor | None = None):
         factor = schedule(state.count).to(updates.dtype)

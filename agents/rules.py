@@ -81,6 +81,21 @@ class UpdateRule:
         """Returns (delta, new_state); the step is `params + delta`."""
         return self.transform.update(grads, state, params)
 
+    @property
+    def in_place(self) -> bool:
+        """Whether :meth:`update_` runs in place (every transformation of the rule has an in-place form)."""
+        return self.transform.update_ is not None
+
+    def update_(self, grads: Tensor, state: State, params: Tensor) -> tuple[Tensor, State]:
+        """As :meth:`update`, bitwise, but may overwrite ``grads`` and the tensors of ``state``.
+
+        Donate both (do not use them afterwards). Falls back to :meth:`update` for rules
+        without an in-place form.
+        """
+        if self.transform.update_ is None:
+            return self.update(grads, state, params)
+        return self.transform.update_(grads, state, params)
+
     def act(self, observation: Mapping[str, Array]) -> Array:
         """Delta for observation {"gradient", "parameters"}, updating the internal state.
 

@@ -23,10 +23,18 @@ State = Any  # a NamedTuple of tensors, or a tuple of such states (see `chain`)
 
 
 class GradientTransformation(NamedTuple):
-    """A pair of pure functions: `init(params) -> state`, `update(updates, state, params)`."""
+    """A pair of pure functions: `init(params) -> state`, `update(updates, state, params)`.
+
+    `update_` (optional) is the same computation done in place: it may overwrite `updates` and
+    the tensors of `state` and returns `(updates, state)` with values bitwise equal to
+    `update`'s. It exists for speed: on large parameter vectors a CPU spends more time writing
+    fresh tensors than computing, and in-place kernels avoid that (torch.optim's own loops are
+    in place). Loops that own the gradient and the state (the vector trainer) use it.
+    """
 
     init: Callable[[Tensor], State]
     update: Callable[[Tensor, State, Optional[Tensor]], tuple[Tensor, State]]
+    update_: Optional[Callable[[Tensor, State, Optional[Tensor]], tuple[Tensor, State]]] = None
 
 
 class EmptyState(NamedTuple):
@@ -69,8 +77,15 @@ def _is_zero(value: Hyperparameter) -> bool:
     return not isinstance(value, Tensor) and value == 0
 
 
-def _zero_count(params: Tensor) -> Tensor:
-    return torch.zeros((), dtype=torch.int64, device=params.device)
+def step_count(params: Tensor, dtype: torch.dtype = torch.int64) -> Tensor:
+    """A zero step counter for `params`: 0-d for one parameter vector ``(P,)``, one per vector
+    ``(..., 1)`` for batched parameters ``(..., P)``, so that N games in lockstep that move at
+    different turns (different k per game) keep their own counts (Adam's bias correction)."""
+    shape = params.shape[:-1] + (1,) if params.dim() > 1 else ()
+    return torch.zeros(shape, dtype=dtype, device=params.device)
+
+
+_zero_count = step_count
 
 
 def _one_minus_power(beta: Hyperparameter, count: Tensor, ref: Tensor) -> Tensor:
@@ -90,7 +105,7 @@ def identity() -> GradientTransformation:
     def update(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
         return updates, state
 
-    return GradientTransformation(init, update)
+    return GradientTransformation(init, update, update)
 
 
 def chain(*transforms: GradientTransformation) -> GradientTransformation:
@@ -99,14 +114,18 @@ def chain(*transforms: GradientTransformation) -> GradientTransformation:
     def init(params: Tensor) -> tuple:
         return tuple(t.init(params) for t in transforms)
 
-    def update(updates: Tensor, state: tuple, params: Optional[Tensor] = None):
-        new_state = []
-        for t, s in zip(transforms, state):
-            updates, s = t.update(updates, s, params)
-            new_state.append(s)
-        return updates, tuple(new_state)
+    def run(method: str) -> Callable[[Tensor, tuple, Optional[Tensor]], tuple[Tensor, tuple]]:
+        def update(updates: Tensor, state: tuple, params: Optional[Tensor] = None):
+            new_state = []
+            for t, s in zip(transforms, state):
+                updates, s = getattr(t, method)(updates, s, params)
+                new_state.append(s)
+            return updates, tuple(new_state)
 
-    return GradientTransformation(init, update)
+        return update
+
+    in_place = all(t.update_ is not None for t in transforms)
+    return GradientTransformation(init, run("update"), run("update_") if in_place else None)
 
 
 def scale(factor: Hyperparameter) -> GradientTransformation:
@@ -118,7 +137,10 @@ def scale(factor: Hyperparameter) -> GradientTransformation:
     def update(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
         return updates * _like(factor, updates), state
 
-    return GradientTransformation(init, update)
+    def update_(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
+        return updates.mul_(_like(factor, updates)), state
+
+    return GradientTransformation(init, update, update_)
 
 
 def scale_by_learning_rate(lr: Hyperparameter) -> GradientTransformation:
@@ -137,7 +159,12 @@ def add_decayed_weights(weight_decay: Hyperparameter) -> GradientTransformation:
             raise ValueError("add_decayed_weights needs params, got None")
         return updates + _like(weight_decay, updates) * params, state
 
-    return GradientTransformation(init, update)
+    def update_(updates: Tensor, state: EmptyState, params: Optional[Tensor] = None):
+        if params is None:
+            raise ValueError("add_decayed_weights needs params, got None")
+        return updates.add_(_like(weight_decay, updates) * params), state
+
+    return GradientTransformation(init, update, update_)
 
 
 def trace(
@@ -160,7 +187,20 @@ def trace(
         out = updates + mu * buf if nesterov else buf
         return out, TraceState(state.count + 1, buf)
 
-    return GradientTransformation(init, update)
+    def update_(updates: Tensor, state: TraceState, params: Optional[Tensor] = None):
+        mu = _like(momentum, updates)
+        buf = state.momentum_buffer
+        if _is_zero(dampening):  # the first step's buffer, 0 * mu + g, is g itself: no `where` needed
+            buf.mul_(mu).add_(updates)
+        else:
+            buf.copy_(torch.where(state.count == 0, updates, mu * buf + (1 - _like(dampening, updates)) * updates))
+        if nesterov:
+            updates.add_(mu * buf)
+        else:
+            updates.copy_(buf)  # the output must not alias the state
+        return updates, TraceState(state.count + 1, buf)
+
+    return GradientTransformation(init, update, update_)
 
 
 def scale_by_adam(
@@ -190,7 +230,22 @@ def scale_by_adam(
         denom = (nu_max if amsgrad else nu).sqrt() / correction2_sqrt + _like(eps, updates)
         return mu / correction1 / denom, AdamState(count, mu, nu, nu_max)
 
-    return GradientTransformation(init, update)
+    def update_(updates: Tensor, state: AdamState, params: Optional[Tensor] = None):
+        beta1, beta2 = _like(b1, updates), _like(b2, updates)
+        count = state.count + 1
+        mu, nu, nu_max = state.mu, state.nu, state.nu_max
+        mu.lerp_(updates, 1 - beta1)
+        square = (1 - beta2) * updates
+        nu.mul_(beta2).add_(square.mul_(updates))
+        if amsgrad:
+            torch.maximum(nu_max, nu, out=nu_max)
+        correction1 = _one_minus_power(b1, count, updates).to(updates.dtype)
+        correction2_sqrt = _one_minus_power(b2, count, updates).sqrt().to(updates.dtype)
+        denom = torch.sqrt(nu_max if amsgrad else nu, out=square).div_(correction2_sqrt).add_(_like(eps, updates))
+        torch.div(mu, correction1, out=updates)
+        return updates.div_(denom), AdamState(count, mu, nu, nu_max)
+
+    return GradientTransformation(init, update, update_)
 
 
 def scale_by_rms(

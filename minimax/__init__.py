@@ -12,11 +12,14 @@ from minimax.envs.parallel import GameParallelEnv
 from minimax.envs.single import SinglePlayerEnv
 from minimax.game import Evaluation, Game, Minibatch
 from minimax.losses import LossFamily, Minimax, NonSaturating, make_loss
-from minimax.registration import make_aec, make_parallel, make_single, register_all
+from minimax.envs.vector import VectorGameEnv
+from minimax.registration import make_aec, make_parallel, make_single, make_vector, register_all
 from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
 from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Normal1D, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 from minimax.training import History, train
+from minimax.vector_game import VectorGame
+from minimax.vector_training import VectorHistory, per_game, train_vector
 from minimax.wrappers import to_numpy
 
 register_all()
@@ -55,4 +58,10 @@ __all__ = [
     "make_single",
     "to_numpy",
     "train",
+    "train_vector",
+    "per_game",
+    "make_vector",
+    "VectorGame",
+    "VectorGameEnv",
+    "VectorHistory",
 ]

@@ -24,6 +24,23 @@ from minimax.tasks.base import Task
 FAKE_MODES = ("train", "eval")
 
 
+def stream_seeds(seed: int) -> tuple[int, int, int, int]:
+    """The four seeds a game derives from its seed: weight init, data, noise and loss streams.
+
+    Shared by :class:`Game` and :class:`minimax.vector_game.VectorGame`, so that game i of a
+    vector starts exactly where a lone game with the same seed starts.
+    """
+    words = np.random.SeedSequence(seed).generate_state(4, dtype=np.uint64)
+    return tuple(int(w) % 2**63 for w in words)  # type: ignore[return-value]
+
+
+def build_players(task: Task, seed: int) -> dict[str, nn.Module]:
+    """Fresh networks of ``task`` initialised on the CPU from ``seed``, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return {DISCRIMINATOR: task.build_discriminator(), GENERATOR: task.build_generator()}
+
+
 @contextmanager
 def _state_kept(module: nn.Module, rng: torch.Generator, keep: bool) -> Iterator[None]:
     """Restore ``module``'s buffers (BatchNorm statistics) and ``rng``'s state on exit when ``keep``."""
@@ -106,18 +123,16 @@ class Game:
 
     def _build(self, seed: int) -> dict[str, nn.Module]:
         """Fresh networks initialised on the CPU from ``seed``, without touching the global RNG."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return {DISCRIMINATOR: self.task.build_discriminator(), GENERATOR: self.task.build_generator()}
+        return build_players(self.task, seed)
 
     def reset(self, seed: int) -> None:
         """New initial weights and restarted random streams, all derived from ``seed``."""
-        init_seed, data_seed, noise_seed, loss_seed = np.random.SeedSequence(seed).generate_state(4, dtype=np.uint64)
-        self.data_rng.manual_seed(int(data_seed) % 2**63)
-        self.noise_rng.manual_seed(int(noise_seed) % 2**63)
-        self.loss_rng.manual_seed(int(loss_seed) % 2**63)
+        init_seed, data_seed, noise_seed, loss_seed = stream_seeds(seed)
+        self.data_rng.manual_seed(data_seed)
+        self.noise_rng.manual_seed(noise_seed)
+        self.loss_rng.manual_seed(loss_seed)
         self.task.reset(self.data_rng)  # a fixed training set comes first: the networks may scale by it
-        for name, module in self._build(int(init_seed) % 2**63).items():
+        for name, module in self._build(init_seed).items():
             self.players[name].module.load_state_dict(module.state_dict())
 
     def parameters(self, player: str) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 import pettingzoo
@@ -30,6 +30,9 @@ from minimax.game import Game
 from minimax.schedules import make_schedule
 from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Grid25, LinearWGAN, Normal1D, Ring8, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
+
+if TYPE_CHECKING:
+    from minimax.envs.vector import VectorGameEnv
 
 TASKS: dict[str, Callable[..., Task]] = {
     "Normal1D-v0": Normal1D,
@@ -119,6 +122,33 @@ def make_single(
 ) -> SinglePlayerEnv:
     """A single-player Gymnasium env: ``player`` learns against an embedded ``opponent`` rule."""
     return SinglePlayerEnv(make_aec(task_factory, **kwargs), player=player, opponent=opponent)
+
+
+def make_vector(env_id: str, num_games: int, **kwargs: Any) -> "VectorGameEnv":
+    """N games of a registered task in lockstep: ``make_vector("minimax/Normal1D-v0", 64, schedule=[...])``.
+
+    Options as for the AEC env, except that ``loss`` and ``schedule`` may also be one per game
+    and the episode limit is ``max_iterations`` (see :class:`minimax.envs.vector.VectorGameEnv`).
+    """
+    from minimax.envs.vector import VectorGameEnv
+    from minimax.vector_game import VectorGame
+
+    name = env_id.split("/", 1)[1] if env_id.startswith(f"{NAMESPACE}/") else env_id
+    if name not in TASKS:
+        raise ValueError(f"no vector env for {env_id!r}; tasks with one: {sorted(f'{NAMESPACE}/{t}' for t in TASKS)}")
+    factory = TASKS[name]
+    env_keys = {"schedule", "max_iterations"}
+    task_options = set(inspect.signature(factory).parameters)
+    unknown = set(kwargs) - task_options - _GAME_OPTIONS - env_keys
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)} for {name} (vector); task options: {sorted(task_options)}; "
+                        f"game options: {sorted(_GAME_OPTIONS)}; env options: {sorted(env_keys)}")  # fmt: skip
+    task = factory(**{k: v for k, v in kwargs.items() if k in task_options})
+    game = VectorGame(
+        task, num_games, loss=kwargs.get("loss", "minimax"), device=kwargs.get("device", "cpu"),
+        dtype=_dtype(kwargs.get("dtype", torch.float32)), fake_mode=kwargs.get("fake_mode", "train"),
+    )  # fmt: skip
+    return VectorGameEnv(game, kwargs.get("schedule", "alternating"), max_iterations=kwargs.get("max_iterations"))
 
 
 def register_all() -> None:

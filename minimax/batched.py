@@ -1,0 +1,191 @@
+"""One network, N parameter vectors: a module run for N games as batched kernels.
+
+Why: a vector game evaluates the same architecture with N parameter vectors. The generic
+way, ``torch.func.vmap`` over ``functional_call``, works for any module but pays Python and
+dispatch overhead per layer and call. For the layer stacks the tasks use (Linear, BatchNorm1d,
+elementwise activations, flatten/reshape, the 1D tasks' affine scaling) this module lowers the
+network to a list of batched operations: a Linear becomes one ``baddbmm`` over the N games,
+a BatchNorm1d one ``batch_norm`` kernel with N x F channels (see the layout note below). Anything else falls back to vmap.
+
+Gradients: the batched parameters are leaf views of the ``(N, P)`` buffer, one per named
+parameter, so autograd hands back one gradient per layer and a single ``cat`` assembles the
+``(N, P)`` gradient (slicing a leaf instead would make every layer's backward write a full
+``(N, P)`` tensor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vmap
+
+from minimax.flat import FlatModule
+
+Params = dict[str, torch.Tensor]
+OpFn = Callable[[torch.Tensor, Params, Params, bool], torch.Tensor]
+
+_ELEMENTWISE = (nn.Tanh, nn.Sigmoid, nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Identity, nn.GELU, nn.SiLU, nn.Softplus)
+
+# Layouts. A stack of Linear layers runs *feature-major*: activations (N, features, batch), each layer
+# h' = W h + b as one baddbmm. Then the gradient of every weight, dL/dW = dL/dh' h^T, comes out
+# contiguous in W's own (N, out, in) layout (sample-major, x W^T, would hand back transposed gradients
+# that cost a strided copy each), and BatchNorm is one kernel on (1, N*F, batch) with no transpose.
+# Shape layers (flatten, unflatten, squeeze) see the sample-major (N, batch, ...) layout.
+LINEAR, NORM, ANY, SHAPE = "linear", "norm", "any", "shape"
+
+
+def _shift_dim(dim: int) -> int:
+    """A per-sample module's dim, in a tensor with one more leading (game) dim."""
+    return dim + 1 if dim >= 0 else dim
+
+
+def _linear(prefix: str) -> OpFn:
+    weight, bias = f"{prefix}weight", f"{prefix}bias"
+
+    def op(x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        w = params[weight]  # (N, out, in); x is feature-major (N, in, batch)
+        if bias in params:
+            return torch.baddbmm(params[bias].unsqueeze(-1), w, x)
+        return torch.bmm(w, x)
+
+    return op
+
+
+def _batch_norm(prefix: str, module: nn.BatchNorm1d) -> OpFn:
+    names = {k: f"{prefix}{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+    momentum, eps = module.momentum, module.eps
+
+    def op(x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        n, f, b = x.shape  # feature-major: each game's features are channels of their own
+        mean, var = buffers[names["running_mean"]], buffers[names["running_var"]]
+        out = F.batch_norm(
+            x.reshape(1, n * f, b), mean.view(n * f), var.view(n * f), params[names["weight"]].reshape(n * f),
+            params[names["bias"]].reshape(n * f), train, momentum, eps,
+        )  # fmt: skip
+        if train:
+            buffers[names["num_batches_tracked"]].add_(1)
+        return out.view(n, f, b)
+
+    return op
+
+
+def _affine(prefix: str, inverse: bool) -> OpFn:
+    shift, scale = f"{prefix}shift", f"{prefix}scale"
+
+    def op(x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        view = (-1,) + (1,) * (x.dim() - 1)
+        s, c = buffers[shift].view(view), buffers[scale].view(view)
+        return (x - s) / c if inverse else s + c * x
+
+    return op
+
+
+def _elementwise(module: nn.Module) -> OpFn:
+    return lambda x, params, buffers, train: module(x)
+
+
+def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
+    """The module as (layout, op) pairs, or None when some part of it is not supported."""
+    from minimax.tasks.normal1d import Affine, Squeeze  # local: tasks import this package's modules
+
+    if isinstance(module, nn.Sequential):
+        ops: list[tuple[str, OpFn]] = []
+        for name, child in module.named_children():
+            lowered = _lower(child, f"{prefix}{name}.")
+            if lowered is None:
+                return None
+            ops += lowered
+        return ops
+    if type(module) is nn.Linear:
+        return [(LINEAR, _linear(prefix))]
+    if type(module) is nn.BatchNorm1d:
+        if not (module.affine and module.track_running_stats) or module.momentum is None:
+            return None
+        return [(NORM, _batch_norm(prefix, module))]
+    if type(module) in _ELEMENTWISE:
+        return [(ANY, _elementwise(module))]
+    if type(module) is Affine:
+        return [(ANY, _affine(prefix, module.inverse))]
+    if type(module) is Squeeze:
+        return [(SHAPE, lambda x, params, buffers, train: x.squeeze(-1))]
+    if type(module) is nn.Flatten:
+        start, end = _shift_dim(module.start_dim), _shift_dim(module.end_dim)
+        return [(SHAPE, lambda x, params, buffers, train: x.flatten(start, end))]
+    if type(module) is nn.Unflatten and isinstance(module.dim, int):
+        dim, sizes = _shift_dim(module.dim), tuple(module.unflattened_size)
+        return [(SHAPE, lambda x, params, buffers, train: x.unflatten(dim, sizes))]
+    return None
+
+
+class BatchedNetwork:
+    """``template``'s architecture evaluated for N parameter vectors ``theta`` of shape ``(N, P)``."""
+
+    def __init__(self, template: FlatModule) -> None:
+        self.template = template
+        self.ops = _lower(template.module, "")
+
+    @property
+    def lowered(self) -> bool:
+        """Whether the network runs as batched kernels (True) or through vmap (False)."""
+        return self.ops is not None
+
+    def leaves(self, theta: torch.Tensor, requires_grad: bool) -> Params:
+        """One batched tensor ``(N, *shape)`` per named parameter: views of ``theta`` (leaves when differentiated)."""
+        n = theta.shape[0]
+        out = {}
+        for slot in self.template.slots:
+            view = theta[:, slot.offset : slot.offset + slot.numel].view(n, *slot.shape)
+            out[slot.name] = view.detach().requires_grad_(True) if requires_grad else view
+        return out
+
+    def gradient(self, loss: torch.Tensor, leaves: Params) -> torch.Tensor:
+        """d loss / d theta as one ``(N, P)`` tensor, from the leaves made by :meth:`leaves`.
+
+        Each layer's gradient is copied once, straight into its slice (a transposed matmul
+        gradient is not contiguous, so reshaping it first would copy it twice).
+        """
+        tensors = list(leaves.values())
+        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        n = tensors[0].shape[0]
+        out = tensors[0].new_empty(n, self.template.size)
+        for slot, g in zip(self.template.slots, grads):
+            target = out[:, slot.offset : slot.offset + slot.numel].view(n, *slot.shape)
+            if g is None:
+                target.zero_()
+            else:
+                target.copy_(g)
+        return out
+
+    def __call__(self, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
+        """The network on input ``x`` of shape ``(N, batch, ...)`` with batched ``params`` and ``buffers``.
+
+        Buffers (BatchNorm running statistics) are updated in place in train mode.
+        """
+        if self.ops is not None:
+            feature_major = False
+            for layout, op in self.ops:
+                if layout in (LINEAR, NORM) and not feature_major:
+                    if x.dim() != 3:
+                        raise ValueError(f"a batched {layout} layer needs (games, batch, features), got {tuple(x.shape)}")
+                    x, feature_major = x.transpose(1, 2), True
+                elif layout == SHAPE and feature_major:
+                    x, feature_major = x.transpose(1, 2), False
+                x = op(x, params, buffers, train)
+            return x.transpose(1, 2) if feature_major else x
+        module = self.template.module
+
+        def one(params_i: Params, buffers_i: Params, x_i: torch.Tensor) -> torch.Tensor:
+            return functional_call(module, {**params_i, **buffers_i}, (x_i,))
+
+        module.train(train)
+        try:
+            return vmap(one)(params, buffers, x)
+        finally:
+            module.train(True)
+
+
+__all__ = ["BatchedNetwork"]
+

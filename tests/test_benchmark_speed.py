@@ -1,0 +1,42 @@
+"""The speed benchmark runs end to end and reports ratios against its own eager baseline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import speed
+
+
+def test_speed_benchmark_writes_its_table_and_files(tmp_path, capsys) -> None:
+    out = tmp_path / "speed"
+    speed.main(["--tasks", "normal1d-small", "--games", "1", "3", "--seconds", "0.05", "--threads", "1",
+                "--device", "cpu", "--out", str(out)])  # fmt: skip
+    results = json.loads((out / "results.json").read_text())
+    rows = results["rows"]
+    assert [r["method"] for r in rows] == ["eager", "env", "vector", "vector"]
+    assert all("error" not in r and r["its_per_s"] > 0 for r in rows), rows
+    vector3 = rows[3]
+    assert vector3["games"] == 3 and vector3["game_its_per_s"] == pytest.approx(3 * vector3["its_per_s"])
+    assert rows[2]["flops_per_game_iteration"] > 0
+    text = (out / "results.md").read_text()
+    assert "| normal1d-small | cpu | vector N=3 |" in text and "vs eager" in text
+    assert (out / "speed.png").stat().st_size > 0
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("method, games", [("eager", 1), ("env", 1), ("vector", 2)])
+def test_mnist_configurations_measure_without_data(method: str, games: int, monkeypatch) -> None:
+    monkeypatch.delenv("MINIMAX_MNIST_DIR", raising=False)
+    spec = {"task": "mnist", "device": "cpu", "threads": 1, "seconds": 0.01, "mnist_batch": 4, "data_dir": None,
+            "method": method, "games": games}  # fmt: skip
+    result = speed.measure(spec)
+    assert result["its_per_s"] > 0 and result["iterations"] >= 1
+    assert result["game_its_per_s"] == pytest.approx(games * result["its_per_s"])
+
+
+def test_bad_options_are_refused(capsys) -> None:
+    with pytest.raises(SystemExit):
+        speed.main(["--games", "0"])
+    assert "--games must be positive game counts, got [0]" in capsys.readouterr().err
