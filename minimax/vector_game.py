@@ -21,7 +21,8 @@ computation, which ``vmap`` does not support.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -35,6 +36,26 @@ from minimax.game import FAKE_MODES, Game, build_players, stream_seeds
 from minimax.losses import InstanceNoise, LossFamily, Outcome, Regularized, log_sigmoid, make_loss
 from minimax.schedules import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
 from minimax.tasks.base import Task
+
+
+PRECISIONS = ("highest", "tf32", "bf16")
+
+
+@contextmanager
+def _precision(mode: str, device: torch.device) -> Iterator[None]:
+    """The matmul precision of one evaluation (restores the global TF32 flag on exit)."""
+    if mode == "tf32":
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+    elif mode == "bf16":
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
 
 
 @dataclass(frozen=True)
@@ -76,6 +97,12 @@ class VectorGame:
 
     ``loss`` is one loss family for every game or a sequence of N (one per game).
     ``fake_mode`` is as in :class:`minimax.game.Game`.
+
+    ``precision`` trades exactness for speed, knowingly: ``"highest"`` (default) computes in the
+    game's dtype; ``"tf32"`` lets CUDA matmuls use TensorFloat-32 (10-bit mantissa inputs; no
+    effect on the CPU); ``"bf16"`` runs the networks under bfloat16 autocast (parameters,
+    gradients, optimizer state and losses stay float32). Both change trajectories: game i then
+    no longer equals the lone game to round-off.
     """
 
     def __init__(
@@ -86,6 +113,7 @@ class VectorGame:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         fake_mode: str = "train",
+        precision: str = "highest",
     ) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"task must be a minimax.tasks.Task, got {task!r}")
@@ -95,6 +123,7 @@ class VectorGame:
         self.device = torch.empty(0, device=device).device
         self.dtype = dtype
         self.fake_mode = check_choice("fake_mode", fake_mode, FAKE_MODES)
+        self.precision = check_choice("precision", precision, PRECISIONS)
         specs = [loss] * num_games if isinstance(loss, (str, LossFamily)) else list(loss)
         if len(specs) != num_games:
             raise ValueError(f"loss must be one family or one per game ({num_games}), got {len(specs)}")
@@ -224,13 +253,15 @@ class VectorGame:
         need_fake = not want_d or part != REAL
         empty = batch.real.new_zeros(len(games), 0)
         with torch.enable_grad():
-            with torch.set_grad_enabled(not want_d):
-                if need_fake:
-                    train_mode = not want_d or self.fake_mode == "train"
-                    fake = self._run(GENERATOR, theta[GENERATOR], buffers[GENERATOR], batch.noise, train_mode)
-            with torch.set_grad_enabled(want_d):
-                real_logits = self._run(DISCRIMINATOR, theta[DISCRIMINATOR], buffers[DISCRIMINATOR], batch.real, True) if need_real else empty
-            fake_logits = self._run(DISCRIMINATOR, theta[DISCRIMINATOR], buffers[DISCRIMINATOR], fake, True) if need_fake else empty
+            with _precision(self.precision, self.device):
+                with torch.set_grad_enabled(not want_d):
+                    if need_fake:
+                        train_mode = not want_d or self.fake_mode == "train"
+                        fake = self._run(GENERATOR, theta[GENERATOR], buffers[GENERATOR], batch.noise, train_mode)
+                with torch.set_grad_enabled(want_d):
+                    real_logits = self._run(DISCRIMINATOR, theta[DISCRIMINATOR], buffers[DISCRIMINATOR], batch.real, True) if need_real else empty
+                fake_logits = self._run(DISCRIMINATOR, theta[DISCRIMINATOR], buffers[DISCRIMINATOR], fake, True) if need_fake else empty
+            real_logits, fake_logits = real_logits.to(self.dtype), fake_logits.to(self.dtype)  # losses in full precision
             losses = self._player_losses(player, part, games, real_logits, fake_logits)
             gradient = self.networks[player].gradient(losses.sum(), theta[player])
         if not everyone:  # the subset's buffers were copies: write their updates back

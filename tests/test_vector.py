@@ -261,3 +261,18 @@ def test_in_place_update_is_bitwise_the_functional_update(name: str, options: di
         delta_, in_place = rule.update_(grads.clone(), in_place, params)
         assert torch.equal(delta, delta_)
         params = params + delta
+
+
+def test_precision_options_change_results_only_where_they_say() -> None:
+    def run(precision: str):
+        vector = VectorGame(tiny_mnist(), 2, loss="non-saturating", precision=precision)
+        history = train_vector(VectorGameEnv(vector), agents.make("adam", lr=1e-3), 6, seed=[0, 1], progress=False)
+        return vector.params["generator"], history["generator_loss"]
+
+    exact, tf32, bf16 = run("highest"), run("tf32"), run("bf16")
+    assert torch.equal(exact[0], tf32[0])  # TF32 only touches CUDA matmuls: no effect on the CPU
+    assert torch.isfinite(bf16[0]).all() and bf16[0].dtype == torch.float32  # state stays float32
+    assert not torch.equal(exact[0], bf16[0])  # bfloat16 matmuls change the trajectory ...
+    np.testing.assert_allclose(bf16[1], exact[1], atol=0.05)  # ... by about their 8-bit mantissa
+    with pytest.raises(ValueError, match="precision"):
+        VectorGame(small_1d(), 2, precision="fp8")
