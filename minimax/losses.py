@@ -25,7 +25,8 @@ Options compose on any family (``make_loss("wasserstein:gp=10")``):
 WGAN-GP's ``gp``) and :class:`InstanceNoise` shows the discriminator noisy samples.
 
 A family sees an :class:`Outcome`, which carries the samples and a handle on the
-discriminator (``critic``) and the game's random stream (``rng``).
+discriminator (``critic``) and the game's random stream (``rng``). The families' means run over
+the last dimension: logits of shape ``(N, batch)`` (N games in lockstep) give one loss per game.
 
 Random draws: a loss that draws (``gp`` interpolation weights, instance noise) takes
 them from ``outcome.rng``; with ``rng=None`` (outside a game) each call uses a fresh
@@ -69,7 +70,7 @@ def log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
 
 def gan_value(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """Goodfellow's empirical value V = mean log D(x) + mean log(1 - D(G(z)))."""
-    return log_sigmoid(real_logits).mean() + log_sigmoid(-fake_logits).mean()
+    return log_sigmoid(real_logits).mean(-1) + log_sigmoid(-fake_logits).mean(-1)
 
 
 class LossFamily:
@@ -109,10 +110,10 @@ class Minimax(LossFamily):
     zero_sum = True
 
     def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
-        return -log_sigmoid(outcome.real_logits).mean()
+        return -log_sigmoid(outcome.real_logits).mean(-1)
 
     def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
-        return -log_sigmoid(-outcome.fake_logits).mean()
+        return -log_sigmoid(-outcome.fake_logits).mean(-1)
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
         return gan_value(outcome.real_logits.detach(), outcome.fake_logits)
@@ -125,7 +126,7 @@ class NonSaturating(Minimax):
     zero_sum = False
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
-        return -log_sigmoid(outcome.fake_logits).mean()
+        return -log_sigmoid(outcome.fake_logits).mean(-1)
 
 
 class Wasserstein(LossFamily):
@@ -143,13 +144,13 @@ class Wasserstein(LossFamily):
     zero_sum = True
 
     def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
-        return -outcome.real_logits.mean()
+        return -outcome.real_logits.mean(-1)
 
     def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
-        return outcome.fake_logits.mean()
+        return outcome.fake_logits.mean(-1)
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
-        return outcome.real_logits.detach().mean() - outcome.fake_logits.mean()
+        return outcome.real_logits.detach().mean(-1) - outcome.fake_logits.mean(-1)
 
 
 class Hinge(LossFamily):
@@ -163,13 +164,13 @@ class Hinge(LossFamily):
     zero_sum = False
 
     def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
-        return F.relu(1.0 - outcome.real_logits).mean()
+        return F.relu(1.0 - outcome.real_logits).mean(-1)
 
     def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
-        return F.relu(1.0 + outcome.fake_logits).mean()
+        return F.relu(1.0 + outcome.fake_logits).mean(-1)
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
-        return -outcome.fake_logits.mean()
+        return -outcome.fake_logits.mean(-1)
 
 
 class LeastSquares(LossFamily):
@@ -184,13 +185,13 @@ class LeastSquares(LossFamily):
     zero_sum = False
 
     def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
-        return 0.5 * (outcome.real_logits - 1.0).pow(2).mean()
+        return 0.5 * (outcome.real_logits - 1.0).pow(2).mean(-1)
 
     def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
-        return 0.5 * outcome.fake_logits.pow(2).mean()
+        return 0.5 * outcome.fake_logits.pow(2).mean(-1)
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
-        return 0.5 * (outcome.fake_logits - 1.0).pow(2).mean()
+        return 0.5 * (outcome.fake_logits - 1.0).pow(2).mean(-1)
 
 
 def _generator(rng: torch.Generator | None, like: torch.Tensor) -> torch.Generator:

@@ -2,10 +2,11 @@
 
 Why: users sweep seeds, learning rates and schedules. Run one after another, each game pays
 the eager price (a few dozen small kernels and Python calls per turn). Here both players'
-parameters are ``(N, P)`` buffers, the networks run once per turn for all games
-(``torch.func.vmap`` over ``functional_call`` of one template module: batched matmuls),
-and the gradients of the N losses come from one backward pass (the games share no
-parameters, so the gradient of the sum is each game's own gradient).
+parameters are ``(N, P)`` buffers, the networks run once per turn for all games (lowered to
+batched kernels by :mod:`minimax.batched`, or through ``torch.func.vmap`` for layers it does
+not know), the loss families take their means per game, and the gradients of the N losses
+come from one backward pass (the games share no parameters, so the gradient of the sum is
+each game's own gradient).
 
 Each game keeps its own random streams (data, noise, losses) and its own copy of the task's
 state (a fixed training set and its shuffles), seeded exactly as :class:`minimax.game.Game`
@@ -14,8 +15,8 @@ matmul may round differently from an unbatched one.
 
 Per-game loss families are allowed (games are grouped by family inside a turn). Loss options
 that differentiate inside the loss or draw random numbers (gradient penalties, instance
-noise) are refused: they need ``torch.autograd.grad`` or a stream inside the batched
-computation, which ``vmap`` does not support.
+noise) are refused: their per-game form (an input gradient per game, a random stream per
+game inside one batched loss) is not written yet.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from dataclasses import dataclass
 
 import torch
 
-from torch.func import vmap
 
 from minimax.batched import BatchedNetwork
 from minimax.errors import check_choice, check_int
@@ -85,8 +85,8 @@ class VectorEvaluation:
 def _check_vectorizable(loss: LossFamily) -> LossFamily:
     if isinstance(loss, (Regularized, InstanceNoise)):
         raise ValueError(
-            f"loss {loss.name!r} cannot run in a vector game: gradient penalties and instance noise differentiate "
-            "or draw random numbers inside the loss, which torch.func.vmap does not support; "
+            f"loss {loss.name!r} cannot run in a vector game yet: gradient penalties and instance noise need an "
+            "input gradient or a random stream per game inside the batched loss; "
             "use minimax.Game (one game at a time) for it"
         )
     return loss
@@ -221,8 +221,8 @@ class VectorGame:
                     FAKE: family.discriminator_fake_loss}[part]  # fmt: skip
 
         def batched(family: LossFamily, rl: torch.Tensor, fl: torch.Tensor) -> torch.Tensor:
-            f = term(family)
-            return vmap(lambda r, g: f(Outcome(r, g, r, g, _no_critic, None)))(rl, fl)
+            # The plain families take their means over the last dim: (n, batch) logits give n losses.
+            return term(family)(Outcome(rl, fl, rl, fl, _no_critic, None))
 
         if len(self._families) == 1:
             return batched(next(iter(self._families.values())), real_logits, fake_logits)

@@ -201,7 +201,7 @@ def test_spaces_and_observations_have_batched_shapes() -> None:
 
 
 def test_bad_input_is_refused_with_clear_errors() -> None:
-    with pytest.raises(ValueError, match="r1=1.*vmap"):
+    with pytest.raises(ValueError, match="r1=1.*cannot run in a vector game"):
         VectorGame(small_1d(), 2, loss="non-saturating:r1=1")
     with pytest.raises(ValueError, match="one per game \\(3\\), got 2"):
         VectorGame(small_1d(), 3, loss=["minimax", "minimax"])
