@@ -201,8 +201,9 @@ class VectorGame:
         """Draw one turn's minibatch for each listed game from its own streams (as ``Game.sample``)."""
         check_choice("minibatch part", part, PARTS)
         n = self.task.batch_size if part == BOTH else self.task.batch_size // 2
-        real = torch.stack([self.tasks[i].sample_data(n, self.data_rngs[i], self.device, self.dtype) for i in games])
-        noise = torch.stack([self.tasks[i].sample_noise(n, self.noise_rngs[i], self.device, self.dtype) for i in games])
+        tasks = [self.tasks[i] for i in games]
+        real = self.task.sample_data_games(tasks, n, [self.data_rngs[i] for i in games], self.device, self.dtype)
+        noise = self.task.sample_noise_games(n, [self.noise_rngs[i] for i in games], self.device, self.dtype)
         return VectorBatch(real, noise, part)
 
     def _run(self, player: str, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: torch.Tensor,

@@ -8,6 +8,8 @@ normalisation of near-zero gradients, would blur a real bug with noise).
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -276,3 +278,20 @@ def test_precision_options_change_results_only_where_they_say() -> None:
     np.testing.assert_allclose(bf16[1], exact[1], atol=0.05)  # ... by about their 8-bit mantissa
     with pytest.raises(ValueError, match="precision"):
         VectorGame(small_1d(), 2, precision="fp8")
+
+
+@pytest.mark.parametrize("options", [{}, {"noise": "normal"}, {"train_size": 64}, {"samples": np.arange(10.0)}])
+def test_batched_sampling_draws_exactly_what_each_game_would(options: dict) -> None:
+    task = Normal1D(hidden=4, batch_size=16, **options)
+    copies = [copy.copy(task) for _ in range(3)]
+    data_rngs = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+    for t, g in zip(copies, data_rngs):
+        t.reset(g)
+    lone = [copy.deepcopy((t, g.get_state())) for t, g in zip(copies, data_rngs)]
+    batch = task.sample_data_games(copies, 16, data_rngs, torch.device("cpu"))
+    noise = task.sample_noise_games(16, [torch.Generator().manual_seed(s) for s in (4, 5, 6)], torch.device("cpu"))
+    for i, (t, state) in enumerate(lone):
+        g = torch.Generator()
+        g.set_state(state)
+        assert torch.equal(batch[i], t.sample_data(16, g, torch.device("cpu")))
+        assert torch.equal(noise[i], task.sample_noise(16, torch.Generator().manual_seed(4 + i), torch.device("cpu")))

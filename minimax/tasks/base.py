@@ -44,6 +44,24 @@ class Task(ABC):
     ) -> torch.Tensor:
         """``n`` noise vectors, shape ``(n, noise_dim)``."""
 
+    def sample_data_games(
+        self, tasks: list["Task"], n: int, rngs: list[torch.Generator], device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:  # fmt: skip
+        """``n`` target samples for each of several games, shape ``(games, n, *data_shape)``.
+
+        ``tasks[i]`` is game i's copy of this task (its own training set) and ``rngs[i]`` its
+        data stream; each row must equal ``tasks[i].sample_data(n, rngs[i], ...)`` exactly.
+        Tasks may override this to save Python calls.
+        """
+        return torch.stack([t.sample_data(n, g, device, dtype) for t, g in zip(tasks, rngs)])
+
+    def sample_noise_games(
+        self, n: int, rngs: list[torch.Generator], device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        """``n`` noise vectors for each game, ``(games, n, noise_dim)``; row i equals ``sample_noise(n, rngs[i])``."""
+        return torch.stack([self.sample_noise(n, g, device, dtype) for g in rngs])
+
     def describe(self) -> dict[str, object]:
         """The task's settings, for tables and logs."""
         return {"name": self.name, "batch_size": self.batch_size, "noise_dim": self.noise_dim}

@@ -234,6 +234,23 @@ class Normal1D(Task):
             return self.samples.to(device, dtype)[pick].unsqueeze(-1)
         return self.mean + self.std * torch.randn(n, 1, generator=rng, device=device, dtype=dtype)
 
+    def sample_data_games(
+        self, tasks: list[Task], n: int, rngs: list[torch.Generator], device: torch.device,
+        dtype: torch.dtype = torch.float32,
+    ) -> torch.Tensor:  # fmt: skip
+        if self._train is not None or self.samples is not None or any(t._train is not None for t in tasks):
+            return super().sample_data_games(tasks, n, rngs, device, dtype)
+        # Fresh normal samples: one draw per game's stream, then one affine map for all (the same
+        # elementwise arithmetic as sample_data, so each row is bitwise what it would draw).
+        draws = torch.stack([torch.randn(n, 1, generator=g, device=device, dtype=dtype) for g in rngs])
+        return self.mean + self.std * draws
+
+    def sample_noise_games(
+        self, n: int, rngs: list[torch.Generator], device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
+        sampler = torch.rand if self.noise == "uniform" else torch.randn
+        return torch.stack([sampler(n, self.noise_dim, generator=g, device=device, dtype=dtype) for g in rngs])
+
     def _next_from_training_set(self, n: int, rng: torch.Generator) -> torch.Tensor:
         """The next ``n`` samples of shuffled passes over the training set (a new shuffle each epoch)."""
         assert self._train is not None
