@@ -230,12 +230,17 @@ def scale_by_adam(
         denom = (nu_max if amsgrad else nu).sqrt() / correction2_sqrt + _like(eps, updates)
         return mu / correction1 / denom, AdamState(count, mu, nu, nu_max)
 
+    scratch: dict[tuple, Tensor] = {}  # update_'s work buffer, kept across calls (fresh memory is slow to write)
+
     def update_(updates: Tensor, state: AdamState, params: Optional[Tensor] = None):
         beta1, beta2 = _like(b1, updates), _like(b2, updates)
         count = state.count + 1
         mu, nu, nu_max = state.mu, state.nu, state.nu_max
         mu.lerp_(updates, 1 - beta1)
-        square = (1 - beta2) * updates
+        key = (updates.shape, updates.dtype, updates.device)
+        if key not in scratch:
+            scratch[key] = torch.empty_like(updates)
+        square = torch.mul(updates, 1 - beta2, out=scratch[key])
         nu.mul_(beta2).add_(square.mul_(updates))
         if amsgrad:
             torch.maximum(nu_max, nu, out=nu_max)

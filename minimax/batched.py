@@ -126,6 +126,7 @@ class BatchedNetwork:
     def __init__(self, template: FlatModule) -> None:
         self.template = template
         self.ops = _lower(template.module, "")
+        self._buffers: dict[tuple, torch.Tensor] = {}
 
     @property
     def lowered(self) -> bool:
@@ -144,13 +145,14 @@ class BatchedNetwork:
     def gradient(self, loss: torch.Tensor, leaves: Params) -> torch.Tensor:
         """d loss / d theta as one ``(N, P)`` tensor, from the leaves made by :meth:`leaves`.
 
-        Each layer's gradient is copied once, straight into its slice (a transposed matmul
-        gradient is not contiguous, so reshaping it first would copy it twice).
+        Each layer's gradient is copied once, straight into its slice. The buffer is reused
+        from call to call (writing into fresh memory costs a CPU more than the copy itself):
+        the result is valid until the next call for the same number of games.
         """
         tensors = list(leaves.values())
         grads = torch.autograd.grad(loss, tensors, allow_unused=True)
         n = tensors[0].shape[0]
-        out = tensors[0].new_empty(n, self.template.size)
+        out = self._gradient_buffer(n, tensors[0])
         for slot, g in zip(self.template.slots, grads):
             target = out[:, slot.offset : slot.offset + slot.numel].view(n, *slot.shape)
             if g is None:
@@ -158,6 +160,13 @@ class BatchedNetwork:
             else:
                 target.copy_(g)
         return out
+
+    def _gradient_buffer(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        key = (n, like.dtype, like.device)
+        buffer = self._buffers.get(key)
+        if buffer is None:
+            buffer = self._buffers[key] = like.new_empty(n, self.template.size)
+        return buffer
 
     def __call__(self, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
         """The network on input ``x`` of shape ``(N, batch, ...)`` with batched ``params`` and ``buffers``.

@@ -16,6 +16,8 @@ does both).
 Observations per player (device tensors, nothing copied to the host): ``"loss"`` (N,),
 ``"gradient"`` (N, P) (zeros where the player does not move), ``"parameters"`` (N, P), the
 live buffer, ``"moving"`` (N,) bool. Rewards are minus the mover's loss (0 elsewhere).
+Like the parameters, the gradient is a buffer the env reuses: it is valid until the next
+``step`` (copy it to keep it), and an agent may overwrite it (``rule.update_`` does).
 
 Divergence is per game: a move with a non-finite loss or a non-finite entry terminates that
 game (``terminations[player][i]`` True), as it terminates a lone env: the move is applied, and
@@ -229,6 +231,8 @@ class VectorGameEnv:
         groups = self._evaluations[player]
         if len(groups) == 1 and len(groups[0][0]) == self.num_envs:
             return getattr(groups[0][1], field)
+        if not groups:  # the player does not move in this tick: shared zeros, never written
+            return self._zeros[player] if field == "gradient" else self._zeros[player][:, 0]
         out = self._zeros[player] if field == "gradient" else self._zeros[player][:, 0]
         out = torch.zeros_like(out)
         for games, evaluation in groups:
