@@ -58,13 +58,27 @@ def test_each_game_equals_its_lone_game_with_per_game_seed_schedule_loss_and_lr(
     schedules = ["alternating:k=1", "alternating:k=3", "simultaneous", "alternating:k=2,first=generator"]
     losses = ["minimax", "non-saturating", "least-squares", "hinge"]
     lrs = [1e-3, 3e-3, 5e-4, 2e-3]
+    beta1s, beta2s = [0.5, 0.9, 0.0, -0.3], [0.999, 0.99, 0.999, 0.9]
     vector = VectorGame(small_1d(), 4, loss=losses, dtype=F64)
     env = VectorGameEnv(vector, schedules)
-    rule = agents.make("adam", lr=per_game(lrs, dtype=F64), betas=(0.5, 0.999))
+    rule = agents.make("adam", lr=per_game(lrs, dtype=F64), betas=(per_game(beta1s, dtype=F64), per_game(beta2s, dtype=F64)))
     vhist = train_vector(env, rule, 15, seed=seeds, progress=False)
     assert env.ticks_per_iteration == 4
     for i in range(4):
-        game, hist = lone_run(small_1d(), seeds[i], schedules[i], losses[i], dict(lr=lrs[i], betas=(0.5, 0.999)), 15)
+        options = dict(lr=lrs[i], betas=(beta1s[i], beta2s[i]))
+        game, hist = lone_run(small_1d(), seeds[i], schedules[i], losses[i], options, 15)
+        assert_game_equals(vector, i, game, vhist, hist)
+
+
+def test_per_game_momentum_matches_lone_games() -> None:
+    momenta = [0.9, 0.0, -0.5]
+    vector = VectorGame(small_1d(), 3, dtype=F64)
+    rule = agents.make("momentum", lr=1e-2, momentum=per_game(momenta, dtype=F64))
+    vhist = train_vector(VectorGameEnv(vector, "alternating:k=2"), rule, 10, seed=[0, 1, 2], progress=False)
+    for i, momentum in enumerate(momenta):
+        game = minimax.Game(small_1d(), dtype=F64)
+        rules = {p: agents.make("momentum", lr=1e-2, momentum=momentum) for p in minimax.PLAYERS}
+        hist = minimax.train(minimax.GameAECEnv(game, "alternating:k=2"), rules, 10, seed=i, progress=False)
         assert_game_equals(vector, i, game, vhist, hist)
 
 
