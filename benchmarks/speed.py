@@ -98,6 +98,34 @@ def _timed(run, seconds: float) -> tuple[int, float]:
     return total, run(total)
 
 
+def calibrate(spec: dict[str, Any]) -> dict[str, Any]:
+    """The machine's own limits with these threads: a large matmul's FLOP/s and a large copy's bytes/s."""
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    device = torch.device(spec["device"])
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    n = 4096 if device.type == "cuda" else 1024
+    a, b = torch.randn(4 * n, n, device=device), torch.randn(n, n, device=device)
+    src = torch.randn(2**25 if device.type == "cpu" else 2**28, device=device)
+    dst = torch.empty_like(src)
+
+    def best(fn, repeats: int = 5) -> float:
+        fn()
+        sync()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            sync()
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    matmul = 2 * 4 * n * n * n / best(lambda: torch.mm(a, b))
+    bandwidth = 2 * src.numel() * src.element_size() / best(lambda: dst.copy_(src))
+    return {**spec, "matmul_gflops": matmul / 1e9, "copy_gb_per_s": bandwidth / 1e9}
+
+
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     """Run one configuration in this process and return its figures."""
     import torch
@@ -275,7 +303,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(measure(json.loads(args.worker))))
+        spec = json.loads(args.worker)
+        print(json.dumps(calibrate(spec) if spec["method"] == "calibrate" else measure(spec)))
         return
     for name, values in (("--games", args.games), ("--mnist-games", args.mnist_games or [1])):
         bad = [v for v in values if v < 1]
@@ -297,15 +326,21 @@ def main(argv: list[str] | None = None) -> None:
         if args.mnist_games is None:
             device_args.mnist_games = [1, 16, 64, 256] if device == "cuda" else [1, 4, 16]
         specs += plan(device_args, device)
+    limits = [run_in_subprocess({"method": "calibrate", "device": d, "threads": args.threads, "task": "-"}) for d in devices]
     rows = [run_in_subprocess(spec) for spec in tqdm(specs, desc="configurations")]
     note = _mnist_images(args.data_dir)[1] if "mnist" in args.tasks else ""
+    reference = "; ".join(
+        f"{r['device']}: a large matmul runs at {r['matmul_gflops']:.3g} GFLOP/s, a large copy at {r['copy_gb_per_s']:.3g} GB/s"
+        for r in limits if "error" not in r
+    )
     header = (f"Speed on {', '.join(machine(d) for d in devices)}; {args.threads} CPU threads; "
-              f"about {args.seconds:g} s timed per row{'; MNIST: ' + note if note else ''}")  # fmt: skip
+              f"about {args.seconds:g} s timed per row{'; MNIST: ' + note if note else ''}. "
+              f"The machine's limits, measured in the same run: {reference}.")  # fmt: skip
     markdown = header + "\n\n" + table(rows) + "\n"
     print(markdown)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_json(out / "results.json", {"machine": header, "rows": rows})
+    save_json(out / "results.json", {"machine": header, "limits": limits, "rows": rows})
     atomic_write(out / "results.md", markdown.encode())
     figure(out / "speed.png", rows)
     print(f"wrote {out}/results.md, results.json, speed.png")

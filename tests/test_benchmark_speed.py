@@ -15,6 +15,8 @@ def test_speed_benchmark_writes_its_table_and_files(tmp_path, capsys) -> None:
                 "--device", "cpu", "--out", str(out)])  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     rows = results["rows"]
+    assert results["limits"][0]["matmul_gflops"] > 0 and results["limits"][0]["copy_gb_per_s"] > 0
+    assert "a large matmul runs at" in results["machine"]
     assert [r["method"] for r in rows] == ["eager", "env", "vector", "vector"]
     assert all("error" not in r and r["its_per_s"] > 0 for r in rows), rows
     vector3 = rows[3]
