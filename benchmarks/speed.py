@@ -248,6 +248,7 @@ def figure(path: Path, rows: list[dict[str, Any]]) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     groups = sorted({(r["task"], r["device"]) for r in rows})
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
@@ -262,6 +263,9 @@ def figure(path: Path, rows: list[dict[str, Any]]) -> None:
         env = next((r["its_per_s"] for r in mine if r["method"] == "env"), None)
         if env:
             ax.axhline(env, color="tab:red", ls=":", lw=1, label="minimax env (one game)")
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(f"{task} · {device}")
         ax.set_xlabel("games in lockstep N")
         ax.set_ylabel("game-iterations / s")
