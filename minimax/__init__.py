@@ -15,7 +15,7 @@ from minimax.losses import LossFamily, Minimax, NonSaturating, make_loss
 from minimax.envs.vector import VectorGameEnv
 from minimax.registration import make_aec, make_parallel, make_single, make_vector, register_all
 from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
-from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Normal1D, Task
+from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Normal1D, StackedMNIST, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 from minimax.training import History, train
 from minimax.vector_game import VectorGame
@@ -50,6 +50,7 @@ __all__ = [
     "Schedule",
     "Simultaneous",
     "SinglePlayerEnv",
+    "StackedMNIST",
     "Task",
     "make_aec",
     "make_loss",

@@ -28,7 +28,7 @@ from minimax.envs.single import SinglePlayerEnv
 from minimax.errors import check_int
 from minimax.game import Game
 from minimax.schedules import make_schedule
-from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Grid25, LinearWGAN, Normal1D, Ring8, Task
+from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Grid25, LinearWGAN, Normal1D, Ring8, StackedMNIST, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 
 if TYPE_CHECKING:
@@ -42,6 +42,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "LinearWGAN-v0": LinearWGAN,
     "Ring8-v0": Ring8,
     "Grid25-v0": Grid25,
+    "StackedMNIST-v0": StackedMNIST,
 }
 # Games given by a payoff f(x, y) rather than a task under a loss family.
 GAMES: dict[str, Callable[..., PayoffGame]] = {"Bilinear-v0": Bilinear, "Saddle-v0": Saddle}

@@ -63,9 +63,17 @@ def _glorot_uniform(module: nn.Module) -> None:
 
 
 class ReportGenerator(nn.Sequential):
-    """noise (n, noise_dim) -> image (n, 1, 28, 28) in [-1, 1]."""
+    """noise (n, noise_dim) -> image (n, *shape) in [-1, 1]; shape (1, 28, 28) unless given (Stacked MNIST: 3x28x28)."""
 
-    def __init__(self, noise_dim: int, hidden: Sequence[int], slope: float, bn_momentum: float, bn_eps: float) -> None:
+    def __init__(
+        self,
+        noise_dim: int,
+        hidden: Sequence[int],
+        slope: float,
+        bn_momentum: float | None,
+        bn_eps: float,
+        shape: tuple[int, ...] = IMAGE_SHAPE,
+    ) -> None:
         layers: list[nn.Module] = []
         width = noise_dim
         for h in hidden:
@@ -73,16 +81,16 @@ class ReportGenerator(nn.Sequential):
             if bn_momentum is not None:
                 layers.append(nn.BatchNorm1d(h, momentum=1.0 - bn_momentum, eps=bn_eps))
             width = h
-        layers += [nn.Linear(width, math.prod(IMAGE_SHAPE)), nn.Tanh(), nn.Unflatten(1, IMAGE_SHAPE)]
+        layers += [nn.Linear(width, math.prod(shape)), nn.Tanh(), nn.Unflatten(1, tuple(shape))]
         super().__init__(*layers)
 
 
 class ReportDiscriminator(nn.Sequential):
-    """image (n, 1, 28, 28) -> one logit per image, shape (n,)."""
+    """image (n, *shape) -> one logit per image, shape (n,); ``shape`` (1, 28, 28) by default."""
 
-    def __init__(self, hidden: Sequence[int], slope: float) -> None:
+    def __init__(self, hidden: Sequence[int], slope: float, shape: tuple[int, ...] = IMAGE_SHAPE) -> None:
         layers: list[nn.Module] = [nn.Flatten()]
-        width = math.prod(IMAGE_SHAPE)
+        width = math.prod(shape)
         for h in hidden:
             layers += [nn.Linear(width, h), nn.LeakyReLU(slope)]
             width = h
@@ -160,13 +168,14 @@ class MNIST(Task):
         return self._on_device[key]
 
     def build_generator(self) -> nn.Module:
-        net = ReportGenerator(self.noise_dim, self.g_hidden, self.negative_slope, self.bn_momentum, self.bn_eps)
+        net = ReportGenerator(self.noise_dim, self.g_hidden, self.negative_slope, self.bn_momentum, self.bn_eps,
+                              shape=self.data_shape)
         if self.init == "keras":
             net.apply(_glorot_uniform)
         return net
 
     def build_discriminator(self) -> nn.Module:
-        net = ReportDiscriminator(self.d_hidden, self.negative_slope)
+        net = ReportDiscriminator(self.d_hidden, self.negative_slope, shape=self.data_shape)
         if self.init == "keras":
             net.apply(_glorot_uniform)
         return net
