@@ -13,6 +13,8 @@ has a *floor* row: the same metrics for a target sample of the same size.
     python -m benchmarks.normal1d --full               # k in {1, 5, 20} x {alternating, simultaneous} x {momentum, adam} x {minimax, non-saturating}, 5 seeds
     python -m benchmarks.normal1d --mean 400 --std 10  # a far target, same code
     python -m benchmarks.normal1d --preset 2018        # the "GANs in 50 lines" 2018 setup, as it was
+    python -m benchmarks.normal1d --ks 5 --modes alternating --train-size 12800 \
+        --snapshot-epochs 0 200 400 600 800 1000       # the report's figure: histograms at those epochs
 
 Writes results/normal1d/ (or --out): results.json, results.md, histograms.png
 (the report's figures 5-10), curves.png, discriminator.png.
@@ -91,6 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run = p.add_argument_group("run")
     run.add_argument("--samples", type=int, default=10_000, help="generated samples per evaluation")
     run.add_argument("--evaluations", type=int, default=30, help="evaluation points along each run (curves)")
+    run.add_argument("--snapshot-epochs", type=float, nargs="+", default=None, metavar="EPOCH",
+                     help="histogram snapshots exactly at these epochs (e.g. 0 200 400 600 800 1000; each must fall "
+                          "on a whole iteration); without --iterations each run stops at the last of them. "
+                          "Default: six snapshots evenly spread over the evaluation points")
     run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs in parallel (one CPU thread each)")
     run.add_argument("--out", type=Path, default=Path("results/normal1d"))
     run.add_argument("--no-progress", action="store_true")
@@ -115,6 +121,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("seeds", "iterations", "samples", "evaluations", "workers"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.snapshot_epochs is not None:
+        if args.infinite_data or args.preset:
+            p.error("--snapshot-epochs needs a fixed training set (no --infinite-data, no --preset): epochs are passes over it")
+        if any(e < 0 for e in args.snapshot_epochs):
+            p.error(f"--snapshot-epochs must all be >= 0, got {args.snapshot_epochs}")
+        args.snapshot_epochs = sorted(set(args.snapshot_epochs))
     return args
 
 
@@ -134,6 +146,7 @@ class Config:
     lr_decay: str = "none"
     lr_end: float = 1.0
     ema: float | None = None
+    snapshot_iterations: tuple[int, ...] | None = None  # histogram snapshots (None: spread over the evaluations)
 
     @property
     def label(self) -> str:
@@ -148,6 +161,26 @@ class Config:
             return rule
         schedule = agents.lr_schedules.SCHEDULES[self.lr_decay](steps=moves, end=self.lr_end)
         return agents.with_schedule(rule, schedule, name=self.lr_decay)
+
+
+def epochs_per_iteration(schedule: str, task_options: dict[str, Any]) -> float:
+    """Passes over the training set per iteration: the discriminator's minibatches of real data (nan: no epochs)."""
+    size = task_options.get("train_size")
+    if not size:
+        return math.nan
+    return minimax.make_schedule(schedule).turns_of("discriminator") * task_options["batch_size"] / size
+
+
+def snapshot_iterations(epochs: list[float], per_iteration: float) -> tuple[int, ...]:
+    """The iterations at which the run has made exactly these epochs; ValueError for one between two iterations."""
+    iterations = []
+    for epoch in epochs:
+        exact = epoch / per_iteration
+        if not abs(exact - round(exact)) < 1e-6:
+            raise ValueError(f"epoch {epoch:g} falls between iterations {math.floor(exact)} and {math.ceil(exact)} "
+                             f"({per_iteration:g} epochs per iteration); choose --train-size/--batch-size to match")
+        iterations.append(round(exact))
+    return tuple(iterations)
 
 
 def grid(args: argparse.Namespace) -> list[Config]:
@@ -166,8 +199,18 @@ def grid(args: argparse.Namespace) -> list[Config]:
     schedules += ["simultaneous"] if "simultaneous" in args.modes else []
     options = {"adam": {"lr": args.adam_lr, "betas": tuple(args.adam_betas)},
                "momentum": {"lr": args.momentum_lr, "momentum": args.momentum}}
-    return [Config(s, r, options[r], loss, task, args.iterations, args.lr_decay, args.lr_end, args.ema)
-            for s, r, loss in itertools.product(schedules, args.rules, args.losses)]
+    configs = []
+    for s, r, loss in itertools.product(schedules, args.rules, args.losses):
+        iterations, snapshots = args.iterations, None
+        if args.snapshot_epochs is not None:
+            snapshots = snapshot_iterations(args.snapshot_epochs, epochs_per_iteration(s, task))
+            if not args.iterations_given:
+                iterations = max(1, snapshots[-1])
+            elif snapshots[-1] > iterations:
+                raise ValueError(f"{s}: epoch {args.snapshot_epochs[-1]:g} is iteration {snapshots[-1]}, "
+                                 f"after the run's last ({iterations}); raise --iterations or leave it out")
+        configs.append(Config(s, r, options[r], loss, task, iterations, args.lr_decay, args.lr_end, args.ema, snapshots))
+    return configs
 
 
 # ---- 3. One run -----------------------------------------------------------------------------------
@@ -217,6 +260,9 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
         return state.average if config.ema is not None and state is not None else None
 
     every = max(1, config.iterations // evaluations)  # train() calls back every `every` iterations and at the end
+    callback_at = None  # the default: every `every` iterations
+    if config.snapshot_iterations is not None:  # and at the snapshot iterations (an evaluation draws no training randomness)
+        callback_at = set(range(every, config.iterations + 1, every)) | {i for i in config.snapshot_iterations if i > 0}
     curve: dict[str, list[float]] = {"iteration": [0.0], "w1": []}
     snapshots: dict[int, np.ndarray] = {}
     env.reset(seed=seed)
@@ -232,7 +278,7 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
 
     start = time.perf_counter()
     history = minimax.train(env, rules, config.iterations, seed=seed, progress=False,
-                            callbacks=[on_checkpoint], callback_every=every)
+                            callbacks=[on_checkpoint], callback_every=every, callback_at=callback_at)
     wall = time.perf_counter() - start
     samples, metrics = evaluate(env, n_samples, seed, evaluated_generator())
     tail = slice(-max(1, history.iterations // 10), None)  # the last 10% of iterations
@@ -241,17 +287,18 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
     metrics["value_gap"] = float(abs(np.mean(history["value"][tail]) + LOG4))
     task = env.game.task
     d_turns = env.schedule.turns_of("discriminator")
-    epochs_per_iteration = (d_turns * task.batch_size / task.epoch_size) if task.epoch_size else math.nan
+    per_iteration = (d_turns * task.batch_size / task.epoch_size) if task.epoch_size else math.nan
     grid_x = np.linspace(task.mean - 4 * task.std, task.mean + 4 * task.std, 200)
     d_of_x = (env.game.discriminate(torch.tensor(grid_x).reshape(-1, 1)).reshape(-1).double().numpy()
               if task.discriminator == "sample" else None)
     return {
         "label": config.label, "schedule": config.schedule, "rule": config.rule, "loss": config.loss, "seed": seed,
-        "iterations": history.iterations, "epochs": history.iterations * epochs_per_iteration,
-        "epochs_per_iteration": epochs_per_iteration, "wall_time": wall, "diverged": history.terminated,
+        "iterations": history.iterations, "epochs": history.iterations * per_iteration,
+        "epochs_per_iteration": per_iteration, "wall_time": wall, "diverged": history.terminated,
         "reason": history.reason, "collapsed": bool(np.isfinite(samples).all() and samples.std() < COLLAPSE_STD_FRACTION * task.std),
         "metrics": metrics, "curve": curve, "losses": {p: history[f"{p}_loss"] for p in minimax.PLAYERS},
-        "snapshots": snapshots, "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
+        "snapshots": snapshots, "snapshot_iterations": config.snapshot_iterations,
+        "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
     }
 
 
@@ -297,14 +344,20 @@ def table(configs: list[Config], runs: list[dict], floors: dict[str, list[float]
 
 def plot_histograms(path: Path, run: dict, density: Any) -> None:
     """The report's figures 5-10: generated histograms over the target density along one run."""
-    points = sorted(run["snapshots"])
-    chosen = [points[round(i * (len(points) - 1) / 5)] for i in range(6)]
+    if run.get("snapshot_iterations") is not None:  # asked for: those reached (a diverged run stops early)
+        chosen = [i for i in run["snapshot_iterations"] if i in run["snapshots"]]
+    else:
+        points = sorted(run["snapshots"])
+        chosen = [points[round(i * (len(points) - 1) / 5)] for i in range(6)]
     first = run["snapshots"][0]
     lo, hi = np.percentile(np.concatenate([run["samples"], first]), [0.5, 99.5])
     center, spread = run["d_grid"][len(run["d_grid"]) // 2], run["d_grid"][-1] - run["d_grid"][len(run["d_grid"]) // 2]
     lo, hi = min(lo, center - spread), max(hi, center + spread)
     xs = np.linspace(lo, hi, 400)
-    fig, axes = plt.subplots(2, 3, figsize=(12, 6.2), sharey=True)
+    rows = max(1, math.ceil(len(chosen) / 3))
+    fig, axes = plt.subplots(rows, 3, figsize=(12, 3.1 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(chosen):]:
+        ax.set_visible(False)
     peak = float(density(xs).max())
     for ax, it in zip(axes.flat, chosen):
         finite = run["snapshots"][it][np.isfinite(run["snapshots"][it])]
@@ -323,6 +376,7 @@ def plot_histograms(path: Path, run: dict, density: Any) -> None:
 def plot_curves(path: Path, configs: list[Config], runs: list[dict], threshold: float) -> None:
     """W1 and both players' losses per configuration: mean ± std over seeds."""
     fig, (ax_w, ax_l) = plt.subplots(1, 2, figsize=(13, 4.4))
+    rates = set()  # epochs per iteration of the configurations drawn
     for i, config in enumerate(configs):
         mine = [r for r in runs if r["label"] == config.label and r["iterations"] == config.iterations]
         if not mine:
@@ -330,7 +384,9 @@ def plot_curves(path: Path, configs: list[Config], runs: list[dict], threshold: 
         color = plt.cm.tab10(i % 10)
         x = np.asarray(mine[0]["curve"]["iteration"])
         w = np.array([r["curve"]["w1"] for r in mine])
-        ax_w.plot(x, w.mean(0), color=color, label=config.label)
+        rate = mine[0]["epochs_per_iteration"]
+        rates.add(rate if np.isfinite(rate) else None)
+        ax_w.plot(x, w.mean(0), color=color, label=config.label + (f" ({rate:.3g} epochs/iteration)" if np.isfinite(rate) else ""))
         ax_w.fill_between(x, w.mean(0) - w.std(0), w.mean(0) + w.std(0), color=color, alpha=0.15)
         for player, style in (("discriminator", "-"), ("generator", "--")):
             loss = np.array([r["losses"][player] for r in mine])
@@ -343,6 +399,10 @@ def plot_curves(path: Path, configs: list[Config], runs: list[dict], threshold: 
     ax_w.axhline(threshold, color="k", ls=":", lw=1, label="2 × floor")
     ax_w.set(yscale="log", xlabel="iteration (generator updates)", ylabel="W1 to the target", title="Wasserstein-1")
     ax_l.set(xlabel="iteration (generator updates)", ylabel="loss", title="losses (solid: discriminator, dashed: generator)")
+    if len(rates) == 1 and None not in rates:  # one epoch scale for every curve: a second x axis in epochs
+        rate = rates.pop()
+        for ax in (ax_w, ax_l):
+            ax.secondary_xaxis("top", functions=(lambda it, r=rate: it * r, lambda ep, r=rate: ep / r)).set_xlabel("epoch")
     ax_w.legend(fontsize=7)
     fig.tight_layout()
     save_figure(path, fig)
@@ -361,7 +421,9 @@ def plot_discriminator(path: Path, run: dict, density: Any) -> None:
     ax.plot(x, d, label="D(x) learnt")
     ax.plot(x, p_data / (p_data + p_g + 1e-300), "--", label="D* = p_data / (p_data + p_g)")
     ax.axhline(0.5, color="k", lw=0.8, ls=":", label="1/2 (equilibrium)")
-    ax.set(xlabel="x", ylabel="D(x)", ylim=(0, 1), title=f"{run['label']}, seed {run['seed']}, end")
+    when = f"iteration {run['iterations']}"
+    when = f"epoch {run['epochs']:.0f} · {when}" if np.isfinite(run["epochs"]) else when
+    ax.set(xlabel="x", ylabel="D(x)", ylim=(0, 1), title=f"{run['label']}, seed {run['seed']}, end ({when})")
     ax.legend(fontsize=8)
     save_figure(path, fig)
     plt.close(fig)

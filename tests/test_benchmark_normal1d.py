@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
+import pytest
 
 from benchmarks import normal1d
 
@@ -38,3 +40,32 @@ def test_normal1d_benchmark_far_target_and_preset(tmp_path) -> None:
     preset = normal1d.main(["--preset", "2018", "--iterations", "3", "--seeds", "1", "--samples", "1000",
                             "--evaluations", "1", "--workers", "1", "--out", str(tmp_path / "p"), "--no-progress"])
     assert preset["summary"][0]["label"] == "alternating:k=20,m=20 · momentum · non-saturating"
+
+
+def test_normal1d_snapshot_epochs_land_exactly_on_those_epochs(tmp_path, monkeypatch) -> None:
+    # training set 640, batch 64, k = 2: 2 x 64 real samples per iteration = 0.2 epochs; epoch 1 = iteration 5
+    common = ["--ks", "2", "--modes", "alternating", "--seeds", "1", "--samples", "500", "--evaluations", "4",
+              "--hidden", "8", "--batch-size", "64", "--train-size", "640", "--workers", "1", "--no-progress"]
+    args = normal1d.parse_args([*common, "--snapshot-epochs", "4", "0", "2", "6"])
+    (config,) = normal1d.grid(args)
+    assert config.snapshot_iterations == (0, 10, 20, 30) and config.iterations == 30  # sorted; stops at the last
+    with pytest.raises(ValueError, match="between iterations"):
+        normal1d.grid(normal1d.parse_args([*common, "--snapshot-epochs", "0", "1.1"]))
+    with pytest.raises(ValueError, match="after the run's last"):
+        normal1d.grid(normal1d.parse_args([*common, "--snapshot-epochs", "10", "--iterations", "30"]))
+    with pytest.raises(SystemExit):
+        normal1d.parse_args([*common, "--snapshot-epochs", "1", "--infinite-data"])
+    # without the option nothing changes: six snapshots spread over the evaluations, 1500 iterations
+    assert normal1d.grid(normal1d.parse_args(common))[0].snapshot_iterations is None
+
+    with_snapshots = normal1d.run(config, 0, 500, 4)
+    assert set(with_snapshots["snapshots"]) >= {0, 10, 20, 30} and with_snapshots["epochs"] == pytest.approx(6)
+    plain = normal1d.run(dataclasses.replace(config, snapshot_iterations=None), 0, 500, 4)
+    assert with_snapshots["metrics"] == plain["metrics"]  # the extra evaluations leave the training untouched
+    assert sorted(plain["snapshots"]) == [0, 7, 14, 21, 28, 30]  # every 30 // 4 iterations and the end
+
+    titles = []
+    monkeypatch.setattr(normal1d, "save_figure", lambda path, fig: titles.extend(
+        ax.get_title() for ax in fig.axes if ax.get_visible()))
+    normal1d.plot_histograms(tmp_path / "h.png", with_snapshots, lambda x: np.exp(-x * x))
+    assert titles == ["epoch 0 · iteration 0", "epoch 2 · iteration 10", "epoch 4 · iteration 20", "epoch 6 · iteration 30"]
