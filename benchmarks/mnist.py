@@ -25,6 +25,7 @@ Writes results/mnist/ (or --out): results.md, results.json, grids.png, curves.pn
 from __future__ import annotations
 
 import argparse
+import io
 import itertools
 import math
 import os
@@ -43,6 +44,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
+import minimax.checkpoint as ckpt  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
 from minimax.classifier import TrainedClassifier, load_or_train  # noqa: E402
 from minimax.image_metrics import image_report, real_floor  # noqa: E402
@@ -80,11 +82,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     p.add_argument("--out", type=Path, default=None, help="default results/mnist or results/fashion-mnist")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="ITERATIONS",
+                   help="save each run's whole state (and its evaluations so far) under OUT/checkpoints/ every "
+                        "ITERATIONS iterations, so a long run survives an interruption")
+    p.add_argument("--resume", action="store_true",
+                   help="continue each run from its newest checkpoint in OUT/checkpoints/ (bitwise as if never "
+                        "interrupted); a run without one starts afresh")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     for name in ("iterations", "seeds", "samples"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1, got {getattr(args, name)}")
+    if args.checkpoint_every is not None and args.checkpoint_every < 1:
+        p.error(f"--checkpoint-every must be >= 1, got {args.checkpoint_every}")
     if args.evaluations < 0:
         p.error(f"--evaluations must be >= 0, got {args.evaluations}")
     if args.samples < 2 * GRID_SIZE**2:
@@ -156,9 +166,31 @@ def scores(classifier: TrainedClassifier, images: torch.Tensor, real: tuple[torc
 # ---- 4. One run ------------------------------------------------------------------------------------
 
 
+def run_directory(args: argparse.Namespace, config: Config, seed: int) -> Path:
+    """Where one run keeps its checkpoints and its evaluations so far (``--checkpoint-every``, ``--resume``)."""
+    slug = "".join(c if c.isalnum() else "-" for c in config.label).strip("-")
+    return args.out / "checkpoints" / f"{slug}-seed{seed}"
+
+
+def load_evaluations(path: Path, up_to: int) -> dict[str, Any] | None:
+    """The evaluations a checkpointed run made up to iteration ``up_to`` (later ones are redone on resume)."""
+    if not path.exists():
+        return None
+    saved = torch.load(path, weights_only=False)
+    keep = [j for j, i in enumerate(saved["curve"]["iteration"]) if i <= up_to]
+    saved["curve"] = {k: [v[j] for j in keep] for k, v in saved["curve"].items()}
+    saved["grids"] = {i: g for i, g in saved["grids"].items() if i <= up_to}
+    return saved
+
+
 def run(config: Config, seed: int, args: argparse.Namespace, classifier: TrainedClassifier,
         real: tuple[torch.Tensor, torch.Tensor], progress: bool) -> dict[str, Any]:
-    """Train one game; metrics at the evaluation points, 5x5 sample grids at the grid points."""
+    """Train one game; metrics at the evaluation points, 5x5 sample grids at the grid points.
+
+    With ``--checkpoint-every`` the run's state goes to :func:`run_directory` and each
+    evaluation is saved beside it; ``--resume`` continues from the newest checkpoint. An
+    evaluation draws from its own random stream, so a resumed run is the uninterrupted one.
+    """
     env = minimax.make_aec(TASKS[args.dataset], root=args.data_dir, download=not args.no_download,
                            schedule=config.schedule, loss=config.loss,
                            fake_mode=PRESETS[config.preset]["training"]["fake_mode"], device=args.device)
@@ -169,10 +201,10 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
     curve: dict[str, list[float]] = {"iteration": [], **{m: [] for m in METRICS}}
     grids: dict[int, np.ndarray] = {}
     spent = {"evaluation": 0.0}
+    directory = run_directory(args, config, seed) if args.checkpoint_every or args.resume else None
+    evaluations_file = directory / "evaluations.pt" if directory is not None else None
 
-    def checkpoint(iteration: int, env: Any, history: Any = None) -> None:
-        if iteration not in points:
-            return
+    def evaluate(iteration: int, env: Any, during_training: bool = False) -> None:
         start = time.perf_counter()
         game = env.game
         images = game.generate(args.samples, torch.Generator(game.device).manual_seed(10_000 + seed))
@@ -182,16 +214,42 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
         curve["iteration"].append(iteration)
         for m in METRICS:
             curve[m].append(metrics[m])
-        spent["evaluation"] += time.perf_counter() - start
+        if during_training:  # train()'s wall time includes its callbacks; the table reports training alone
+            spent["evaluation"] += time.perf_counter() - start
+        if evaluations_file is not None:
+            buffer = io.BytesIO()
+            torch.save({"curve": curve, "grids": grids, "spent": spent}, buffer)
+            atomic_write(evaluations_file, buffer.getvalue())
+
+    def checkpoint(iteration: int, env: Any, history: Any = None) -> None:
+        if iteration in points:
+            evaluate(iteration, env, during_training=True)
 
     env.reset(seed=seed)
-    checkpoint(0, env)
-    start = time.perf_counter()
-    history = minimax.train(env, rules, args.iterations, seed=seed, callbacks=[checkpoint], callback_at=points - {0},
-                            progress=progress, description=f"{config.label} · seed {seed}")
+    restored = ckpt.load_latest(directory) if directory is not None else None
+    if restored is not None and not args.resume:
+        raise SystemExit(f"{directory} already holds a checkpoint ({restored.path.name}): pass --resume to continue "
+                         f"it, or remove the folder to start afresh")
+    if restored is None:
+        if evaluations_file is not None and evaluations_file.exists():
+            evaluations_file.unlink()  # a fresh start: evaluations of an earlier attempt must not mix in
+        evaluate(0, env)
+    else:
+        ckpt.restore(env, rules, restored)
+        saved = load_evaluations(evaluations_file, restored.iteration) or {"curve": curve, "grids": {}, "spent": spent}
+        curve.update(saved["curve"])
+        grids.update(saved["grids"])
+        spent.update(saved["spent"])
+        if restored.iteration in points and restored.iteration not in curve["iteration"]:
+            evaluate(restored.iteration, env)  # interrupted between the checkpoint and its evaluation
+        print(f"{config.label} · seed {seed}: resuming at iteration {restored.iteration:,} from {restored.path}")
+    history = minimax.train(env, rules, args.iterations, seed=None if restored is not None else seed,
+                            callbacks=[checkpoint], callback_at=points - {0}, progress=progress,
+                            description=f"{config.label} · seed {seed}", checkpoint_dir=directory,
+                            checkpoint_every=args.checkpoint_every, resume=restored is not None)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
-    wall = time.perf_counter() - start - spent["evaluation"]
+    wall = history.wall_time - spent["evaluation"]
     final = {m: curve[m][-1] for m in METRICS}
     return {
         "label": config.label, "schedule": config.schedule, "rule": config.rule, "loss": config.loss, "seed": seed,
@@ -199,6 +257,7 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
         "diverged": history.terminated, "reason": history.reason, "metrics": final, "curve": curve, "grids": grids,
         "losses": {p: history[f"{p}_loss"] for p in minimax.PLAYERS},
         "d_real": history["d_real"], "d_fake": history["d_fake"], "data": env.game.task.note,
+        "resumed_at": history.settings.get("resumed_at", []),
     }
 
 

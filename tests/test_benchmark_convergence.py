@@ -41,5 +41,22 @@ def test_game_aware_rules_on_tiny_mnist(tmp_path, monkeypatch) -> None:
     args = convergence.parse_args(["--mnist", "2", "--no-download", "--no-progress"])
     with pytest.warns(UserWarning):
         table, results = convergence.mnist_rules(args)
-    assert len(results) == 6 and all(not r["diverged"] for r in results)
-    assert "CGD (SGD 0.01, CG)" in table
+    rules = [r for r in results if r["rule"] != "floor"]
+    assert len(rules) == len(convergence.mnist_rule_set()) and all(not r["diverged"] for r in rules)
+    assert {r["schedule"] for r in rules} == {"simultaneous", "alternating:k=1"}
+    for name in ("CGD (0.01, ≤ 10 conjugate-gradient iterations)", "SGA + RMSProp", "extrapolation from the past (0.01)",
+                 "alternating negative momentum (Adam β₁ −0.5)", "Adam, G judged by its EMA 0.999", "| floor: real vs real"):
+        assert name in table, name
+
+
+def test_an_averaged_generator_is_what_gets_judged() -> None:
+    """play() returns the average the generator's rule kept, and it differs from the last iterate."""
+    import torch
+
+    rule = convergence.NeuralRule("ema", convergence.averaged_pair("sgd", 0.5, lr=0.05))
+    env, history, average = convergence.play(rule, "minimax/Normal1D-v0", 5, 0, False, hidden=4, batch_size=16)
+    live = env.game.parameters("generator")
+    assert history.iterations == 5 and average is not None and average.shape == live.shape
+    assert not torch.equal(average, live)
+    plain = convergence.NeuralRule("plain", convergence.pair("sgd", lr=0.05))
+    assert convergence.play(plain, "minimax/Normal1D-v0", 2, 0, False, hidden=4, batch_size=16)[2] is None

@@ -62,3 +62,35 @@ def test_mnist_benchmark_refuses_bad_options(tmp_path) -> None:
                  ["--iterations", "10", "--grid-at", "20"]):
         with pytest.raises(SystemExit):
             mnist.main([*argv, "--out", str(tmp_path / "x")])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_mnist_run_resumes_as_if_never_interrupted(tiny_mnist, tmp_path, monkeypatch) -> None:
+    """--checkpoint-every then --resume: the curve, grids and final generator equal the uninterrupted run's."""
+    argv = ["--data-dir", str(tiny_mnist), "--no-download", "--iterations", "6", "--samples", "50",
+            "--evaluations", "3", "--grid-at", "2", "--no-progress"]
+    whole = mnist.main([*argv, "--out", str(tmp_path / "whole")])["runs"][0]
+
+    out = tmp_path / "pieces"
+    real_scores, calls = mnist.scores, {"n": 0}
+
+    def crash_at_iteration_4(*a, **k):  # the evaluations run at 0, 2, 4, 6: die in the one at 4
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_scores(*a, **k)
+
+    monkeypatch.setattr(mnist, "scores", crash_at_iteration_4)
+    with pytest.raises(KeyboardInterrupt):
+        mnist.main([*argv, "--out", str(out), "--checkpoint-every", "2"])
+    monkeypatch.setattr(mnist, "scores", real_scores)
+    with pytest.raises(SystemExit, match="--resume"):  # a checkpoint is never silently overwritten
+        mnist.main([*argv, "--out", str(out), "--checkpoint-every", "2"])
+    resumed = mnist.main([*argv, "--out", str(out), "--checkpoint-every", "2", "--resume"])["runs"][0]
+
+    assert resumed["resumed_at"] == [4]  # the checkpoint at 4 was written before its evaluation crashed
+    assert resumed["curve"] == whole["curve"]
+    assert sorted(resumed["grids"]) == sorted(whole["grids"]) == [0, 2, 6]
+    for i in whole["grids"]:
+        np.testing.assert_array_equal(resumed["grids"][i], whole["grids"][i])
+    np.testing.assert_array_equal(resumed["losses"]["generator"], whole["losses"]["generator"])
