@@ -9,9 +9,10 @@ diverges), the literature's verdict, and whether the three agree.
 
     python -m benchmarks.convergence            # the atlas and its figures (about a minute on 2 cores)
     python -m benchmarks.convergence --neural   # then the game-aware rules on Normal1D (short runs)
+    python -m benchmarks.convergence --mnist 1000   # and on MNIST-v0 ($MINIMAX_MNIST_DIR; CGD takes most of an hour)
 
 Writes results/convergence/ (or --out): results.md, results.json, dirac_portraits.png,
-bilinear_trajectories.png, spectral_radius.png (and neural.md with --neural).
+bilinear_trajectories.png, spectral_radius.png (and neural.md with --neural, mnist.md with --mnist).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ precision and recall, each next to its real-versus-real floor.
     python -m benchmarks.mnist --dataset fashion --iterations 100000   # its Fashion-MNIST run (0, 1k, 10k, 50k, 100k)
     python -m benchmarks.mnist --study --iterations 3000         # k in {1, 2, 5} x {adam, momentum} x {minimax, non-saturating}
     python -m benchmarks.mnist --device cuda                     # on a GPU
+    python -m benchmarks.mnist --dataset fashion --iterations 100000 --checkpoint-every 5000   # interruptible;
+                                                                 # the same command with --resume continues it
 
 Data: --data-dir, else $MINIMAX_MNIST_DIR / $MINIMAX_FASHION_MNIST_DIR, else the cache
 folder (Fashion-MNIST: also Debian's /usr/share/datasets/fashion-mnist). When only
