@@ -1,7 +1,7 @@
 """Game-aware update rules: extragradient, extrapolation from the past, consensus, SGA, CGD.
 
 Each rule moves both players at once from the game's joint vector field (see
-:mod:`agents.joint` and :mod:`minimax.field`). Notation: theta = (theta_D, theta_G) the
+:mod:`agents.joint` and :mod:`minimax.core.field`). Notation: theta = (theta_D, theta_G) the
 players' flat parameters; xi(theta) = (grad_D L_D, grad_G L_G) the joint field, every
 evaluation on the turn's minibatch (the field fixes it, and any random draws of the loss);
 J = d xi / d theta its Jacobian; lr the step size. Simultaneous gradient descent is

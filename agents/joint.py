@@ -5,7 +5,7 @@ observation. Rules such as extragradient, consensus optimisation, symplectic
 gradient adjustment or competitive gradient descent need the *other* player's
 gradient at other points, or products with the game Jacobian. They subclass
 :class:`JointRule` and are called with both observations and the env's
-:class:`minimax.field.JointField` for the current state and minibatch::
+:class:`minimax.core.field.JointField` for the current state and minibatch::
 
     env = pettingzoo.make("parallel", "minimax/DiracGAN-v0")
     observations, _ = env.reset(seed=0)

@@ -3,7 +3,7 @@
 For every line of ../shared/ANCHORS.md on Dirac-GAN, bilinear games, the linear WGAN and
 the toy saddle, and every rule/schedule it names: the *predicted* behaviour (the spectral
 radius of the update operator, computed by linearising one schedule cycle including the
-rules' buffers: minimax.analysis.update_operator), the *observed* behaviour (a run from
+rules' buffers: minimax.eval.analysis.update_operator), the *observed* behaviour (a run from
 the literature's start point: distance to the equilibrium, verdict converges / cycles /
 diverges), the literature's verdict, and whether the three agree.
 
@@ -38,7 +38,7 @@ import agents  # noqa: E402
 from agents.game_aware import ConvergenceWarning  # noqa: E402
 import minimax  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, save_figure, save_json  # noqa: E402
-from minimax.analysis import (CONVERGED, CYCLES, DIVERGES, predicted_verdict, spectral_radius,  # noqa: E402
+from minimax.eval.analysis import (CONVERGED, CYCLES, DIVERGES, predicted_verdict, spectral_radius,  # noqa: E402
                               update_operator, verdict, winding)  # fmt: skip
 
 PLAYERS = minimax.PLAYERS
@@ -376,7 +376,7 @@ def neural_rules() -> list[NeuralRule]:
 def neural(args: argparse.Namespace) -> tuple[str, list[dict]]:
     """Game-aware rules against the usual ones on Normal1D (per-sample D, Gaussian noise)."""
     from benchmarks.normal1d import generator_parameters
-    from minimax.metrics import distances as distribution_distances
+    from minimax.eval.metrics import distances as distribution_distances
 
     rows, results = [], []
     for rule in tqdm(neural_rules(), desc="neural", disable=args.no_progress):
@@ -465,8 +465,8 @@ def mnist_rules(args: argparse.Namespace) -> tuple[str, list[dict]]:
     """
     from benchmarks.mnist import METRICS, scores
     from benchmarks.normal1d import generator_parameters
-    from minimax.classifier import load_or_train
-    from minimax.image_metrics import real_floor
+    from minimax.eval.classifier import load_or_train
+    from minimax.eval.image_metrics import real_floor
 
     classifier = load_or_train("mnist", progress=not args.no_progress)
     reference_task = minimax.MNIST(download=not args.no_download)

@@ -6,7 +6,7 @@ code did (per iteration: a half batch of real images and a half batch of generat
 ones as two discriminator updates, then the generator on a full batch; the
 discriminator's fakes made in inference mode); ``--preset default`` is
 Algorithm 1 on full minibatches. Samples are scored by a small classifier trained
-once per data set and cached (see minimax.classifier): classifier score, Frechet
+once per data set and cached (see minimax.eval.classifier): classifier score, Frechet
 distance on its features, classes produced, KL(class histogram || uniform),
 precision and recall, each next to its real-versus-real floor.
 
@@ -46,10 +46,10 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
-import minimax.checkpoint as ckpt  # noqa: E402
+import minimax.training.checkpoint as ckpt  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
-from minimax.classifier import TrainedClassifier, load_or_train  # noqa: E402
-from minimax.image_metrics import image_report, real_floor  # noqa: E402
+from minimax.eval.classifier import TrainedClassifier, load_or_train  # noqa: E402
+from minimax.eval.image_metrics import image_report, real_floor  # noqa: E402
 from minimax.tasks.images import PRESETS, REPORT_GRID_ITERATIONS, FashionMNIST  # noqa: E402
 
 TASKS = {"mnist": minimax.MNIST, "fashion": FashionMNIST}

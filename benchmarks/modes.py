@@ -23,7 +23,7 @@ consensus (RMSProp on the adjusted field), ``consensus`` and ``sga`` feed the ru
 by RMSProp (Gidel et al.'s "ExtraAdam", with RMSProp); see :class:`RMSScaled` and
 :class:`ExtraRMSprop`. Every method uses ``--lr`` (Adam betas (0.5, 0.999) unless said).
 
-Metrics (minimax.mode_metrics, PacGAN's definitions) on ``--samples`` generated samples
+Metrics (minimax.eval.mode_metrics, PacGAN's definitions) on ``--samples`` generated samples
 (2500 as PacGAN): modes covered (a mode with at least one sample within 3 std of it), the
 fraction of high-quality samples, and the reverse KL of the high-quality samples' mode
 histogram to uniform. Every table has a *floor* row: the same metrics on a sample of the
@@ -73,7 +73,7 @@ from tqdm.auto import tqdm  # noqa: E402
 import agents  # noqa: E402
 import minimax  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
-from minimax.mode_metrics import TARGET_HIGH_QUALITY_2D, mode_report  # noqa: E402
+from minimax.eval.mode_metrics import TARGET_HIGH_QUALITY_2D, mode_report  # noqa: E402
 
 PLAYERS = minimax.PLAYERS
 TASKS = {"ring8": "minimax/Ring8-v0", "grid25": "minimax/Grid25-v0"}

@@ -47,7 +47,7 @@ from tqdm.auto import tqdm  # noqa: E402
 import agents  # noqa: E402
 import minimax  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
-from minimax.metrics import LOG4, distances  # noqa: E402
+from minimax.eval.metrics import LOG4, distances  # noqa: E402
 from minimax.tasks.normal1d import PRESETS  # noqa: E402
 
 METRICS = ("w1", "ks", "mean_error", "std_error", "hist_jsd")

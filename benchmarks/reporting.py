@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from minimax.files import atomic_write
+from minimax.utils.files import atomic_write
 
 __all__ = ["atomic_write", "jsonable", "markdown_table", "mean_std", "save_figure", "save_json"]
 

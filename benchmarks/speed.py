@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.reporting import markdown_table, save_figure, save_json
-from minimax.files import atomic_write
+from minimax.utils.files import atomic_write
 
 TASKS = ("normal1d", "normal1d-small", "mnist")
 ONE_D = {"normal1d": (32, 256), "normal1d-small": (8, 64)}  # hidden, batch

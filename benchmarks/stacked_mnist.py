@@ -13,9 +13,9 @@ with BatchNorm, D 2352-512-256-1), noise N(0, I_100), batch 32. Methods (``--met
     r1        non-saturating + R1 (gamma <--r1>), k=1, Adam(2e-4, 0.5)
     wgan-gp   "wasserstein:gp=10", 5 critic steps per G step, Adam(2e-4, (0.5, 0.9))
 
-Metrics (minimax.mode_metrics.stacked_mode_report) on ``--samples`` generated images
+Metrics (minimax.eval.mode_metrics.stacked_mode_report) on ``--samples`` generated images
 (PacGAN: 26,000): each channel classified by the cached MNIST evaluation classifier
-(minimax.classifier), giving a mode per sample; **modes covered** (of 1000; at least one
+(minimax.eval.classifier), giving a mode per sample; **modes covered** (of 1000; at least one
 sample) and **KL(mode histogram || uniform)** in nats (0 for perfectly even modes,
 log 1000 = 6.91 for one mode). Two floor rows: the same metrics on real stacked images
 of the same size, classified (what a perfect generator scores with this classifier),
@@ -31,7 +31,7 @@ papers' DCGANs, and are short.
 
 Data: --data-dir, else $MINIMAX_MNIST_DIR, else the cache folder; when only the 10k test
 split is there the GAN trains on it and the output says so (the classifier then trains on
-8,000 of those images; see minimax.classifier). Writes results/stacked-mnist/ (or --out):
+8,000 of those images; see minimax.eval.classifier). Writes results/stacked-mnist/ (or --out):
 results.md, results.json, samples.png (generated images as RGB, one panel per method, first
 seed, and a real panel) and curves.png (modes covered and KL over iterations).
 """
@@ -56,8 +56,8 @@ from tqdm.auto import tqdm  # noqa: E402
 import agents  # noqa: E402
 import minimax  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
-from minimax.classifier import TrainedClassifier, load_or_train  # noqa: E402
-from minimax.mode_metrics import STACKED_MODES, stacked_mode_report, stacked_report  # noqa: E402
+from minimax.eval.classifier import TrainedClassifier, load_or_train  # noqa: E402
+from minimax.eval.mode_metrics import STACKED_MODES, stacked_mode_report, stacked_report  # noqa: E402
 from minimax.tasks.stacked import StackedMNIST  # noqa: E402
 
 QUICK_METHODS = ("ns",)

@@ -4,23 +4,27 @@ The generator and the discriminator are agents: each turn the environment shows
 the acting player its loss and gradient on a fresh minibatch, the player's
 update rule answers with the change to its parameters, and the reward is minus
 its loss. ``import minimax`` registers the environments with PettingZoo and
-Gymnasium (see :mod:`minimax.registration`).
+Gymnasium (see :mod:`minimax.envs.registration`).
 """
+
+from minimax import _aliases
+
+_aliases.install()
 
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
 from minimax.envs.single import SinglePlayerEnv
-from minimax.game import Evaluation, Game, Minibatch
-from minimax.losses import LossFamily, Minimax, NonSaturating, make_loss
+from minimax.core.game import Evaluation, Game, Minibatch
+from minimax.core.losses import LossFamily, Minimax, NonSaturating, make_loss
 from minimax.envs.vector import VectorGameEnv
-from minimax.registration import make_aec, make_parallel, make_single, make_vector, register_all
-from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
+from minimax.envs.registration import make_aec, make_parallel, make_single, make_vector, register_all
+from minimax.core.schedules import DISCRIMINATOR, GENERATOR, PLAYERS, Alternating, Schedule, Simultaneous, make_schedule
 from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Normal1D, StackedMNIST, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 from minimax.training import History, train
 from minimax.vector_game import VectorGame
 from minimax.vector_training import VectorHistory, per_game, train_vector
-from minimax.wrappers import to_numpy
+from minimax.envs.numpy_edge import to_numpy
 
 register_all()
 

@@ -3,7 +3,7 @@
 A run lives in one directory (``--out``)::
 
     run.json                    the run spec: everything that rebuilds the run (task, options, rules, seed, ...)
-    checkpoint-<iteration>.ckpt the newest checkpoints (see minimax.checkpoint)
+    checkpoint-<iteration>.ckpt the newest checkpoints (see minimax.training.checkpoint)
     metrics.jsonl               one JSON row per iteration, flushed as the run goes (metrics.csv with --csv)
     tensorboard/                when tensorboard is installed (or --tensorboard)
     summary.json                written when the run ends
@@ -220,7 +220,7 @@ def format_spec(name: str, options: Mapping[str, Any]) -> str:
 
 
 def _catalogue() -> dict[str, Callable[..., Any]]:
-    from minimax.registration import GAMES, TASKS
+    from minimax.envs.registration import GAMES, TASKS
 
     return {**TASKS, **GAMES}
 
@@ -300,12 +300,12 @@ def build_rule(spec: str, what: str) -> Any:
 
 def build_run(spec: Mapping[str, Any]) -> tuple[Any, Any]:
     """The env and the update rules a run spec describes (``run.json``)."""
-    from minimax.registration import GAMES, make_aec, make_parallel
+    from minimax.envs.registration import GAMES, make_aec, make_parallel
 
     import torch
 
-    from minimax.losses import make_loss
-    from minimax.schedules import make_schedule
+    from minimax.core.losses import make_loss
+    from minimax.core.schedules import make_schedule
 
     task = resolve_task(spec["task"])
     factory = _catalogue()[task]
@@ -578,8 +578,8 @@ class _Stop:
 
 
 def _our_files(directory: Path) -> list[Path]:
-    from minimax import checkpoint as ckpt
-    from minimax import runlog
+    from minimax.training import checkpoint as ckpt
+    from minimax.training import runlog
 
     names = {ckpt.RUN_SPEC, runlog.JSONL, runlog.CSV, "summary.json", "curves.png"}
     found = [p for p in directory.iterdir() if p.name in names or p.name.startswith("checkpoint-")]
@@ -667,15 +667,15 @@ def _parsed(spec: Mapping[str, Any]) -> dict[str, Any]:
         if spec.get(key):
             name, options = parse_spec(spec[key], f"--{key}")
             parsed[key] = {"rule": name, "options": options}
-    from minimax.checkpoint import jsonable
+    from minimax.training.checkpoint import jsonable
 
     return jsonable(parsed)
 
 
 def _run(spec: dict[str, Any], out: Path, env: Any, rules: Any, progress: bool | None, resume: bool) -> int:
     import minimax
-    from minimax import checkpoint as ckpt
-    from minimax.runlog import RunLog
+    from minimax.training import checkpoint as ckpt
+    from minimax.training.runlog import RunLog
 
     log = RunLog(out, csv=bool(spec.get("csv")), tensorboard=spec.get("tensorboard"))
     show = sys.stderr.isatty() if progress is None else progress
@@ -692,7 +692,7 @@ def _run(spec: dict[str, Any], out: Path, env: Any, rules: Any, progress: bool |
     summary = {"directory": str(out), **{k: v for k, v in history.to_dict().items() if k != "metrics"},
                "final": {k: _finite(v[-1]) if len(v) else None for k, v in history.metrics.items()},
                "checkpoint": str(ckpt.latest(out))}  # fmt: skip
-    from minimax.files import atomic_write
+    from minimax.utils.files import atomic_write
 
     atomic_write(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     if stop.signal is not None:
@@ -723,7 +723,7 @@ def _fmt(x: Any) -> str:
 
 
 def _load_spec(directory: Path) -> dict[str, Any]:
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
 
     if not directory.is_dir():
         raise UsageError(f"DIR {str(directory)!r} is not a directory")
@@ -753,7 +753,7 @@ def _load_spec(directory: Path) -> dict[str, Any]:
 
 
 def cmd_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
 
     out = Path(args.dir)
     spec = _load_spec(out)
@@ -775,7 +775,7 @@ def cmd_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def _checkpoint_for(directory: Path, given: str | None) -> Any:
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
 
     if given:
         return ckpt.load(given)
@@ -789,7 +789,7 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import numpy as np
     import torch
 
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
     from minimax.tasks.normal1d import Normal1D
 
     out = Path(args.dir)
@@ -817,7 +817,7 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                  for k, v in history.metrics.items()}  # fmt: skip
     task = getattr(env.game, "task", None)
     if isinstance(task, Normal1D):
-        from minimax.metrics import distances
+        from minimax.eval.metrics import distances
 
         samples = env.game.generate(args.samples, torch.Generator(env.game.device).manual_seed(0)).reshape(-1)
         if torch.isfinite(samples).all():
@@ -857,7 +857,7 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from minimax import runlog
+    from minimax.training import runlog
 
     out = Path(args.dir)
     if not out.is_dir():
@@ -874,7 +874,7 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         spec = json.loads((out / "run.json").read_text())
     except (OSError, ValueError):
         spec = {}
-    from minimax.registration import GAMES
+    from minimax.envs.registration import GAMES
 
     loss = (spec.get("loss") or "minimax").split(":")[0].lower()
     gan = str(spec.get("task", "")).removeprefix("minimax/") not in GAMES and loss in (
@@ -905,7 +905,7 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         f"{spec.get('loss') or 'default loss'}", fontsize=10)  # fmt: skip
     figure.tight_layout()
     target = Path(args.output) if args.output else out / "curves.png"
-    from minimax.files import atomic_output
+    from minimax.utils.files import atomic_output
 
     with atomic_output(target) as file:
         figure.savefig(file, format="png", dpi=110)
@@ -915,7 +915,7 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _signature(factory: Callable[..., Any], skip: Sequence[str] = ()) -> dict[str, Any]:
-    from minimax.checkpoint import jsonable
+    from minimax.training.checkpoint import jsonable
 
     try:
         parameters = inspect.signature(factory).parameters.values()
@@ -928,8 +928,8 @@ def _signature(factory: Callable[..., Any], skip: Sequence[str] = ()) -> dict[st
 def listing() -> dict[str, Any]:
     """What ``minimax list`` prints, as data."""
     import agents
-    from minimax import losses
-    from minimax.registration import GAMES, TASKS
+    from minimax.core import losses
+    from minimax.envs.registration import GAMES, TASKS
 
     def first_line(obj: Any) -> str:
         return (inspect.getdoc(obj) or "").strip().splitlines()[0] if inspect.getdoc(obj) else ""
@@ -1028,7 +1028,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     sub = parser._subparsers._group_actions[0].choices[args.command]  # type: ignore[union-attr]
-    from minimax.checkpoint import CheckpointError
+    from minimax.training.checkpoint import CheckpointError
 
     previous_format = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest, **k: f"minimax {args.command}: warning: {message}\n"

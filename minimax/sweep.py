@@ -228,7 +228,7 @@ def _parse(parser: Any, argv: list[str], name: str) -> Any:
 
 def run_status(directory: str | os.PathLike[str]) -> str:
     """``finished`` (played to the end, or diverged), ``partial`` (started) or ``new``."""
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
 
     directory = Path(directory)
     try:
@@ -266,7 +266,7 @@ def _kill_hook(hook: str | None, name: str) -> Any:
     if target != name or Path(flag).exists():
         yield
         return
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
 
     save = ckpt.save
 
@@ -290,7 +290,7 @@ def run_one(run: Mapping[str, Any], attempt: int = 1, kill_hook: str | None = No
     Returns ``{"name", "rc", "status", "attempt", "start_iteration"}``; a finished run is skipped
     (``status`` ``skipped``). Output goes to ``DIR/sweep-run.log``.
     """
-    from minimax import checkpoint as ckpt
+    from minimax.training import checkpoint as ckpt
     from minimax import cli
 
     directory = Path(run["dir"])
@@ -331,7 +331,7 @@ def _is_normal1d(run: Mapping[str, Any]) -> bool:
 def _evaluate(directory: Path, samples: int = 10000) -> dict[str, Any] | None:
     """``minimax eval --json`` of the run, kept as DIR/eval.json (cheap for Normal1D)."""
     from minimax import cli
-    from minimax.files import atomic_write
+    from minimax.utils.files import atomic_write
 
     buffer = io.StringIO()
     try:
@@ -463,7 +463,7 @@ def _number(x: Any) -> float | None:
 
 def collect(run: Mapping[str, Any], evaluate: bool = True) -> dict[str, Any]:
     """One row of the merged table: the grid point, the status, and the run's final metrics."""
-    from minimax import runlog
+    from minimax.training import runlog
 
     directory = Path(run["dir"])
     row: dict[str, Any] = {"name": run["name"], **run["point"], "status": run_status(directory),
@@ -506,7 +506,7 @@ def _cell(x: Any) -> str:
 def merge(runs: Sequence[Mapping[str, Any]], out: str | os.PathLike[str], sweep: Mapping[str, Any] | None = None,
           backend: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """``OUT/sweep.json`` (every row, everything) and ``OUT/sweep.md`` (a markdown table), atomically."""
-    from minimax.files import atomic_write
+    from minimax.utils.files import atomic_write
 
     out = Path(out)
     rows = [collect(run) for run in runs]

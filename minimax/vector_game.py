@@ -3,13 +3,13 @@
 Why: users sweep seeds, learning rates and schedules. Run one after another, each game pays
 the eager price (a few dozen small kernels and Python calls per turn). Here both players'
 parameters are ``(N, P)`` buffers, the networks run once per turn for all games (lowered to
-batched kernels by :mod:`minimax.batched`, or through ``torch.func.vmap`` for layers it does
+batched kernels by :mod:`minimax.core.networks`, or through ``torch.func.vmap`` for layers it does
 not know), the loss families take their means per game, and the gradients of the N losses
 come from one backward pass (the games share no parameters, so the gradient of the sum is
 each game's own gradient).
 
 Each game keeps its own random streams (data, noise, losses) and its own copy of the task's
-state (a fixed training set and its shuffles), seeded exactly as :class:`minimax.game.Game`
+state (a fixed training set and its shuffles), seeded exactly as :class:`minimax.core.game.Game`
 seeds them, so game i follows the trajectory it would follow alone, to round-off: a batched
 matmul may round differently from an unbatched one.
 
@@ -29,13 +29,13 @@ from dataclasses import dataclass
 import torch
 
 
-from minimax.batched import BatchedNetwork
-from minimax.errors import check_choice, check_int
-from minimax.flat import FlatModule
-from minimax.game import FAKE_MODES, Game, build_players, stream_seeds
-from minimax.losses import InstanceNoise, LossFamily, Outcome, Regularized, log_sigmoid, make_loss
-from minimax.schedules import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
-from minimax.tasks.base import Task
+from minimax.core.networks import BatchedNetwork
+from minimax.utils.checks import check_choice, check_int
+from minimax.core.flat import FlatModule
+from minimax.core.game import FAKE_MODES, Game, build_players, stream_seeds
+from minimax.core.losses import InstanceNoise, LossFamily, Outcome, Regularized, log_sigmoid, make_loss
+from minimax.core.schedules import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
+from minimax.core.task import Task
 
 
 PRECISIONS = ("highest", "tf32", "bf16")
@@ -96,7 +96,7 @@ class VectorGame:
     """N games of ``task`` with parameters as ``(N, P)`` buffers and per-game random streams.
 
     ``loss`` is one loss family for every game or a sequence of N (one per game).
-    ``fake_mode`` is as in :class:`minimax.game.Game`.
+    ``fake_mode`` is as in :class:`minimax.core.game.Game`.
 
     ``precision`` trades exactness for speed, knowingly: ``"highest"`` (default) computes in the
     game's dtype; ``"tf32"`` lets CUDA matmuls use TensorFloat-32 (10-bit mantissa inputs; no
@@ -300,7 +300,7 @@ def _no_critic(x: torch.Tensor) -> torch.Tensor:
 
 
 def load_into(game: Game, vector: VectorGame, i: int) -> None:
-    """Copy game ``i`` of ``vector`` into a lone :class:`minimax.game.Game` of the same task."""
+    """Copy game ``i`` of ``vector`` into a lone :class:`minimax.core.game.Game` of the same task."""
     for p in PLAYERS:
         game.players[p].module.load_state_dict(vector.game_parameters(i, p))
 

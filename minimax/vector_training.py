@@ -24,9 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 from minimax.envs.vector import VectorGameEnv
-from minimax.errors import check_int
-from minimax.schedules import PLAYERS
-from minimax.training import METRICS
+from minimax.utils.checks import check_int
+from minimax.core.schedules import PLAYERS
+from minimax.training.history import METRICS
 
 #: Names of the per-iteration metrics a vector history records (as minimax.train's, grad norms included).
 VECTOR_METRICS = METRICS

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import agents
 import minimax
-from minimax import checkpoint as ckpt
+from minimax.training import checkpoint as ckpt
 
 SMALL = {"hidden": 8, "batch_size": 32}
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import minimax.classifier as classifier
+import minimax.eval.classifier as classifier
 from minimax.datasets import write_idx
 
 

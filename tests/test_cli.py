@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minimax
-from minimax import checkpoint as ckpt
+from minimax.training import checkpoint as ckpt
 from minimax import cli
-from minimax.runlog import read_rows
+from minimax.training.runlog import read_rows
 
 ITERATIONS, EVERY = 300, 25
 ARGS = [
@@ -123,9 +123,9 @@ def test_eval_plot_and_list(reference, tmp_path, capsys) -> None:
     env = cli.build_run(json.loads((reference / "run.json").read_text()))[0]
     env.reset(seed=3)
     samples = lambda: env.game.generate(10000, torch.Generator().manual_seed(0))  # noqa: E731
-    untrained = minimax.metrics.wasserstein1_to_normal(samples(), 4.0, 1.25)
+    untrained = minimax.eval.metrics.wasserstein1_to_normal(samples(), 4.0, 1.25)
     ckpt.restore(env, None, ckpt.load_latest(reference))
-    trained = minimax.metrics.wasserstein1_to_normal(samples(), 4.0, 1.25)
+    trained = minimax.eval.metrics.wasserstein1_to_normal(samples(), 4.0, 1.25)
     assert report["target"]["w1"] == trained != untrained  # the final generator, not a fresh one
     assert cli.main(["eval", str(reference)]) == 0
     text = capsys.readouterr().out
@@ -135,11 +135,11 @@ def test_eval_plot_and_list(reference, tmp_path, capsys) -> None:
     assert capsys.readouterr().out.strip() == str(tmp_path / "c.png")
     assert cli.main(["list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
-    assert set(listing["tasks"]) >= {f"minimax/{k}" for k in {**minimax.registration.TASKS, **minimax.registration.GAMES}}
+    assert set(listing["tasks"]) >= {f"minimax/{k}" for k in {**minimax.envs.registration.TASKS, **minimax.envs.registration.GAMES}}
     import agents
 
     assert set(agents.available()) <= set(listing["agents"])
-    assert set(listing["losses"]["families"]) == set(minimax.losses.LOSS_FAMILIES)
+    assert set(listing["losses"]["families"]) == set(minimax.core.losses.LOSS_FAMILIES)
     assert cli.main(["list", "schedules"]) == 0
     assert "alternating:k=K" in capsys.readouterr().out
 

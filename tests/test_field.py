@@ -11,9 +11,9 @@ import torch
 
 import agents
 import minimax
-from minimax.analysis import (CONVERGED, CYCLES, DIVERGES, best_response_gap, predicted_verdict, spectral_radius,
+from minimax.eval.analysis import (CONVERGED, CYCLES, DIVERGES, best_response_gap, predicted_verdict, spectral_radius,
                               update_operator, verdict, winding)  # fmt: skip
-from minimax.field import eigenvalues, split
+from minimax.core.field import eigenvalues, split
 
 F0 = 0.5  # f'(0) for f(t) = log sigmoid(t)
 

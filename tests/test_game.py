@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import minimax
-from minimax.game import Game
-from minimax.losses import Outcome, gan_value, make_loss
+from minimax.core.game import Game
+from minimax.core.losses import Outcome, gan_value, make_loss
 from minimax.tasks import Normal1D
 
 
@@ -102,7 +102,7 @@ def test_rewards_at_equilibrium_value() -> None:
 
 def test_r1_penalty_matches_hand_computation() -> None:
     """For a linear critic logit(x) = 3x + 1 the input gradient is 3 everywhere: R1 = (gamma/2) * 9."""
-    from minimax.losses import gradient_penalty
+    from minimax.core.losses import gradient_penalty
 
     x = torch.randn(16, 1)
     critic = lambda t: 3.0 * t.squeeze(-1) + 1.0  # noqa: E731

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from minimax import image_metrics as im
+from minimax.eval import image_metrics as im
 
 
 def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:

@@ -11,7 +11,7 @@ import torch
 from pettingzoo.test import api_test
 
 import minimax
-from minimax.losses import LossFamily, log_sigmoid
+from minimax.core.losses import LossFamily, log_sigmoid
 from minimax.tasks.images import PRESETS, FashionMNIST
 
 TINY = {"noise_dim": 4, "g_hidden": (8,), "d_hidden": (8,), "batch_size": 8}

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from minimax.game import Game
-from minimax.losses import (
+from minimax.core.game import Game
+from minimax.core.losses import (
     Hinge,
     InstanceNoise,
     LeastSquares,

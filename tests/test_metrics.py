@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from minimax import metrics
+from minimax.eval import metrics
 
 
 def normal_cdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:

@@ -13,7 +13,7 @@ from pettingzoo.test import api_test, parallel_api_test
 
 import agents
 import minimax
-from minimax.mode_metrics import (TARGET_HIGH_QUALITY_2D, assign_modes, high_quality_fraction, kl_to_uniform,
+from minimax.eval.mode_metrics import (TARGET_HIGH_QUALITY_2D, assign_modes, high_quality_fraction, kl_to_uniform,
                                   mode_histogram, mode_report, modes_covered, reverse_kl)  # fmt: skip
 from minimax.tasks import Grid25, Ring8
 from minimax.tasks.mixtures import Maxout, Pack

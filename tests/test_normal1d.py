@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from minimax.game import Game
+from minimax.core.game import Game
 from minimax.tasks.normal1d import PRESETS, Moments, Normal1D
 
 

@@ -11,8 +11,8 @@ import pytest
 
 import agents
 import minimax
-from minimax import runlog
-from minimax.runlog import RunLog, read_rows
+from minimax.training import runlog
+from minimax.training.runlog import RunLog, read_rows
 
 
 def row(i: int, **values) -> dict:
@@ -74,7 +74,7 @@ def test_train_streams_one_row_per_iteration_equal_to_the_history(tmp_path) -> N
     assert seen == [10, 20, 25]  # rows are on disk when the callbacks run
     rows = read_rows(tmp_path / "metrics.jsonl")
     assert [r["iteration"] for r in rows] == list(range(1, 26))
-    for name in minimax.training.METRICS:
+    for name in minimax.training.loop.METRICS:
         np.testing.assert_array_equal(np.array([r[name] for r in rows], dtype=np.float32), history[name])
     assert all(r["wall_time"] > 0 for r in rows)
 

@@ -15,7 +15,7 @@ from pettingzoo.test import api_test
 import minimax
 from benchmarks import stacked_mnist
 from minimax.datasets import write_idx
-from minimax.mode_metrics import classify_channels, stacked_mode_report, stacked_modes, stacked_report
+from minimax.eval.mode_metrics import classify_channels, stacked_mode_report, stacked_modes, stacked_report
 from minimax.tasks.stacked import StackedMNIST
 
 TINY = {"noise_dim": 4, "g_hidden": (8,), "d_hidden": (8,), "batch_size": 8}

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from minimax import cli, runlog, sweep
+from minimax import cli, sweep
+from minimax.training import runlog
 
 TASK = "Normal1D:hidden=4,d_hidden=4"
 TRAIN_ARGS = ["--checkpoint-every", "10"]

@@ -7,7 +7,7 @@ import pytest
 
 import agents
 import minimax
-from minimax.metrics import wasserstein1_to_normal
+from minimax.eval.metrics import wasserstein1_to_normal
 
 
 def rules(lr: float = 1e-3) -> dict:
@@ -22,7 +22,7 @@ def test_history_has_one_entry_per_iteration_and_callbacks_fire(make_aec) -> Non
     )
     assert calls == [(10, 10), (20, 20), (25, 25)]
     assert history.iterations == 25 and history.moves == 25 * 4
-    assert set(history.metrics) == set(minimax.training.METRICS)
+    assert set(history.metrics) == set(minimax.training.loop.METRICS)
     assert all(len(v) == 25 and np.isfinite(v).all() for v in history.metrics.values())
     # minimax is zero-sum: the discriminator's loss is -V on its own minibatches
     assert np.all(history["discriminator_loss"] > 0)

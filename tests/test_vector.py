@@ -16,9 +16,9 @@ import torch
 
 import agents
 import minimax
-from minimax.batched import BatchedNetwork
+from minimax.core.networks import BatchedNetwork
 from minimax.envs.vector import VectorGameEnv, plan_ticks
-from minimax.schedules import make_schedule
+from minimax.core.schedules import make_schedule
 from minimax.tasks import MNIST, Normal1D
 from minimax.tasks.mixtures import Ring8
 from minimax.vector_game import VectorGame, load_into

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minimax.files import atomic_write
+from minimax.utils.files import atomic_write
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_DIMENSIONS = 4

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from minimax.datasets.idx import IDXError, read_idx
-from minimax.errors import check_choice, check_float
+from minimax.utils.checks import check_choice, check_float
 
 DATASETS = ("mnist", "fashion")
 SPLITS = ("train", "test")

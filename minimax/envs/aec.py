@@ -8,8 +8,8 @@ import torch
 from pettingzoo import AECEnv
 
 from minimax.envs.base import GameEnvCore
-from minimax.game import Evaluation, Game, Minibatch
-from minimax.schedules import PLAYERS, Schedule, make_schedule
+from minimax.core.game import Evaluation, Game, Minibatch
+from minimax.core.schedules import PLAYERS, Schedule, make_schedule
 
 
 class GameAECEnv(GameEnvCore, AECEnv):

@@ -32,9 +32,9 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from minimax.errors import check_int
-from minimax.game import Evaluation, Game
-from minimax.schedules import PLAYERS
+from minimax.utils.checks import check_int
+from minimax.core.game import Evaluation, Game
+from minimax.core.schedules import PLAYERS
 
 _REASONS = ("non-finite loss", "non-finite action", "non-finite parameters")
 

@@ -8,9 +8,9 @@ import torch
 from pettingzoo import ParallelEnv
 
 from minimax.envs.base import GameEnvCore
-from minimax.field import JointField
-from minimax.game import Evaluation, Game
-from minimax.schedules import PLAYERS
+from minimax.core.field import JointField
+from minimax.core.game import Evaluation, Game
+from minimax.core.schedules import PLAYERS
 
 Observations = dict[str, dict[str, torch.Tensor]]
 
@@ -88,7 +88,7 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
         """The joint vector field on the current state and minibatch (what game-aware rules need).
 
         Both players' gradients at other parameters (extragradient), and products with
-        the game Jacobian (consensus, SGA, CGD): see :mod:`minimax.field`.
+        the game Jacobian (consensus, SGA, CGD): see :mod:`minimax.core.field`.
         """
         self._require_reset()
         return JointField(self.game, self._batch)

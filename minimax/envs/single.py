@@ -8,8 +8,8 @@ import gymnasium
 import torch
 
 from minimax.envs.aec import GameAECEnv
-from minimax.errors import check_choice
-from minimax.schedules import PLAYERS
+from minimax.utils.checks import check_choice
+from minimax.core.schedules import PLAYERS
 
 
 class SinglePlayerEnv(gymnasium.Env):

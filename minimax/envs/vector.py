@@ -39,8 +39,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector.utils import batch_space
 
 from minimax.envs.base import observation_space
-from minimax.errors import check_int
-from minimax.schedules import BOTH, DISCRIMINATOR, GENERATOR, PARTS, PLAYERS, Schedule, make_schedule
+from minimax.utils.checks import check_int
+from minimax.core.schedules import BOTH, DISCRIMINATOR, GENERATOR, PARTS, PLAYERS, Schedule, make_schedule
 from minimax.vector_game import VectorBatch, VectorEvaluation, VectorGame
 
 

@@ -1,6 +1,6 @@
 """Tasks: what is being learnt (target data, noise prior, the two networks)."""
 
-from minimax.tasks.base import Task
+from minimax.core.task import Task
 from minimax.tasks.dirac import DiracGAN, LinearWGAN
 from minimax.tasks.images import MNIST, FashionMNIST
 from minimax.tasks.mixtures import GaussianMixture2D, Grid25, Ring8

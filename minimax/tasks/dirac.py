@@ -7,7 +7,7 @@ value is V = f(0) + f(-psi theta), f(t) = log sigmoid(t); the only equilibrium i
 library applies unchanged, so what the paper proves can be checked: the Jacobian of
 the joint field at (0, 0) has eigenvalues +-f'(0) i (f'(0) = 1/2 for the GAN loss), R1
 moves them to gamma/2 +- sqrt(gamma^2/4 - f'(0)^2) (our sign convention, see
-:mod:`minimax.field`), simultaneous gradient descent spirals out, alternating cycles.
+:mod:`minimax.core.field`), simultaneous gradient descent spirals out, alternating cycles.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from minimax.errors import check_float, check_int
-from minimax.tasks.base import Task
+from minimax.utils.checks import check_float, check_int
+from minimax.core.task import Task
 
 
 class DiracGenerator(nn.Module):

@@ -33,8 +33,8 @@ import torch
 from torch import nn
 
 from minimax.datasets import ImageDataset, load_mnist
-from minimax.errors import check_choice, check_float, check_int
-from minimax.tasks.base import Task
+from minimax.utils.checks import check_choice, check_float, check_int
+from minimax.core.task import Task
 
 IMAGE_SHAPE = (1, 28, 28)
 INITS = ("keras", "torch")

@@ -27,7 +27,7 @@ multiple of ``pack``, and any batch given to the discriminator must be one too
 Only the discriminator's first layer widens (2m inputs), as in PacGAN.
 
 The modes are attributes: ``centers`` (a (K, 2) float64 tensor) and ``std``; the
-mode metrics of :mod:`minimax.mode_metrics` take them.
+mode metrics of :mod:`minimax.eval.mode_metrics` take them.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from minimax.errors import check_choice, check_float, check_int
-from minimax.tasks.base import Task
+from minimax.utils.checks import check_choice, check_float, check_int
+from minimax.core.task import Task
 
 NOISE_PRIORS = ("normal", "uniform")
 

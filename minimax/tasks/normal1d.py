@@ -28,8 +28,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from minimax.errors import check_choice, check_float, check_int
-from minimax.tasks.base import Task
+from minimax.utils.checks import check_choice, check_float, check_int
+from minimax.core.layers import Affine, Squeeze
+from minimax.core.task import Task
 
 NOISE_PRIORS = ("uniform", "normal")
 DISCRIMINATORS = ("sample", "moments", "batch")
@@ -51,26 +52,6 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "loss": "non-saturating", "iterations": 30000},
     },
 }
-
-
-class Squeeze(nn.Module):
-    """Drop the trailing size-1 dimension, so a discriminator returns one logit per row."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.squeeze(-1)
-
-
-class Affine(nn.Module):
-    """x -> (x - shift) / scale or x -> shift + scale * x, with shift and scale as buffers."""
-
-    def __init__(self, shift: float, scale: float, inverse: bool) -> None:
-        super().__init__()
-        self.register_buffer("shift", torch.tensor(float(shift)))
-        self.register_buffer("scale", torch.tensor(float(scale)))
-        self.inverse = inverse
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.shift) / self.scale if self.inverse else self.shift + self.scale * x
 
 
 class Moments(nn.Module):

@@ -9,7 +9,7 @@ number: Gidel et al. 2019's x y and theta phi games, Schaefer & Anandkumar's alp
 ``Saddle`` is Heusel et al.'s toy f = (1 + x^2)(100 - y^2) with Gaussian gradient noise
 (the two time-scale example). A :class:`PayoffGame` has what the environments use of a
 :class:`minimax.Game` (flat parameter buffers, ``sample``, ``evaluate``, ``reset``,
-``losses_at`` for :mod:`minimax.field`), so every env, schedule, update rule and the
+``losses_at`` for :mod:`minimax.core.field`), so every env, schedule, update rule and the
 joint-field analysis work on it unchanged.
 """
 
@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from minimax.errors import check_float
-from minimax.flat import FlatModule
-from minimax.game import Evaluation, Minibatch
-from minimax.schedules import BOTH, DISCRIMINATOR, GENERATOR, PLAYERS
+from minimax.utils.checks import check_float
+from minimax.core.flat import FlatModule
+from minimax.core.game import Evaluation, Minibatch
+from minimax.core.schedules import BOTH, DISCRIMINATOR, GENERATOR, PLAYERS
 
 Payoff = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -58,7 +58,7 @@ class PayoffGame:
     """min over the generator x, max over the discriminator y, of ``payoff(x, y)``.
 
     ``gradient_noise`` adds N(0, sigma^2) to each observed gradient (drawn from the
-    game's noise stream, so a seed fixes it); the joint field of :mod:`minimax.field`
+    game's noise stream, so a seed fixes it); the joint field of :mod:`minimax.core.field`
     is the noiseless one.
     """
 

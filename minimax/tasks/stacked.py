@@ -15,7 +15,7 @@ measures what that (and the evaluation classifier's errors) costs in the metrics
 The networks are the report's MNIST MLPs (:mod:`minimax.tasks.images`) widened to
 3 x 784 = 2352 outputs (generator) and inputs (discriminator), with the same hidden
 widths and Keras conventions. The generated channels are classified one by one with
-the MNIST evaluation classifier (:func:`minimax.mode_metrics.stacked_mode_report`).
+the MNIST evaluation classifier (:func:`minimax.eval.mode_metrics.stacked_mode_report`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,35 @@ from typing import Any
 import numpy as np
 import torch
 
-from minimax.mode_metrics import STACKED_CHANNELS, STACKED_MODES, stacked_modes
 from minimax.tasks.images import IMAGE_SHAPE, MNIST
 
+STACKED_CHANNELS = 3
+STACKED_MODES = 10**STACKED_CHANNELS
+DIGITS = 10
 STACKED_SHAPE = (STACKED_CHANNELS, *IMAGE_SHAPE[1:])
+
+
+def stacked_modes(digits: Any) -> np.ndarray:
+    """(n, C) digits 0..9 -> mode numbers sum_c d_c 10^(C-1-c), shape (n,) int64 (C = 3: 100 d0 + 10 d1 + d2).
+
+    A row with a -1 (an unclassifiable channel) gets mode -1.
+    """
+    if hasattr(digits, "detach"):
+        digits = digits.detach().cpu().numpy()
+    array = np.asarray(digits)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"digits must be integers 0..9 (or -1 for unclassified), got dtype {array.dtype}")
+    if array.ndim != 2 or array.shape[1] < 1:
+        raise ValueError(f"digits must have shape (n, channels), got {array.shape}")
+    bad = (array < -1) | (array > DIGITS - 1)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"digits must lie in 0..9 (or -1 for unclassified), got {array[where]} at index {where}")
+    array = array.astype(np.int64)
+    weights = DIGITS ** np.arange(array.shape[1] - 1, -1, -1, dtype=np.int64)
+    modes = array @ weights
+    modes[(array < 0).any(axis=1)] = -1
+    return modes
 
 
 class StackedMNIST(MNIST):

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from minimax.files import atomic_write
+from minimax.utils.files import atomic_write
 
 JSONL = "metrics.jsonl"
 CSV = "metrics.csv"
@@ -110,7 +110,7 @@ class RunLog:
         """Open the log to continue after ``iteration`` completed iterations.
 
         Rows after ``iteration`` are dropped; rows up to it that are missing (a log that was
-        deleted) are rebuilt from ``history`` (a :class:`minimax.training.History`).
+        deleted) are rebuilt from ``history`` (a :class:`minimax.training.loop.History`).
         """
         self.close()
         self.directory.mkdir(parents=True, exist_ok=True)

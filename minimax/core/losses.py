@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from minimax.errors import check_choice, check_float
+from minimax.utils.checks import check_choice, check_float
 
 
 @dataclass(frozen=True)

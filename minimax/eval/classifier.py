@@ -4,7 +4,7 @@ MNIST-like GAN samples are scored with a classifier instead of Inception
 (../shared/ANCHORS.md): its class probabilities give the classifier score, the
 classes produced and the class histogram's KL to uniform; its penultimate
 features give the Frechet distance and k-NN precision/recall
-(:mod:`minimax.image_metrics`).
+(:mod:`minimax.eval.image_metrics`).
 
 Every evaluation must use the same network, so training is deterministic (seeded,
 on the CPU) and its weights are cached under a key naming the training data (the
@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from minimax.datasets import ImageDataset, load_mnist
-from minimax.files import atomic_output, atomic_write
+from minimax.utils.files import atomic_output, atomic_write
 
 ARCHITECTURE_VERSION = 1
 FEATURES = 128

@@ -48,14 +48,12 @@ from typing import Any
 
 import numpy as np
 
-from minimax.errors import check_float, check_int
+from minimax.tasks.stacked import DIGITS, STACKED_CHANNELS, STACKED_MODES, stacked_modes
+from minimax.utils.checks import check_float, check_int
 
 THRESHOLD_STDS = 3.0
 TARGET_HIGH_QUALITY_2D = 1.0 - math.exp(-THRESHOLD_STDS**2 / 2)  # P(chi_2 <= 3): a target sample's score
 _CHUNK = 65_536
-STACKED_CHANNELS = 3
-STACKED_MODES = 10**STACKED_CHANNELS
-DIGITS = 10
 
 __all__ = [
     "THRESHOLD_STDS",
@@ -188,33 +186,10 @@ def mode_report(samples: Any, centers: Any, std: float) -> dict[str, Any]:
 # ---- Stacked MNIST ---------------------------------------------------------------------------------
 
 
-def stacked_modes(digits: Any) -> np.ndarray:
-    """(n, C) digits 0..9 -> mode numbers sum_c d_c 10^(C-1-c), shape (n,) int64 (C = 3: 100 d0 + 10 d1 + d2).
-
-    A row with a -1 (an unclassifiable channel) gets mode -1.
-    """
-    if hasattr(digits, "detach"):
-        digits = digits.detach().cpu().numpy()
-    array = np.asarray(digits)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"digits must be integers 0..9 (or -1 for unclassified), got dtype {array.dtype}")
-    if array.ndim != 2 or array.shape[1] < 1:
-        raise ValueError(f"digits must have shape (n, channels), got {array.shape}")
-    bad = (array < -1) | (array > DIGITS - 1)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"digits must lie in 0..9 (or -1 for unclassified), got {array[where]} at index {where}")
-    array = array.astype(np.int64)
-    weights = DIGITS ** np.arange(array.shape[1] - 1, -1, -1, dtype=np.int64)
-    modes = array @ weights
-    modes[(array < 0).any(axis=1)] = -1
-    return modes
-
-
 def classify_channels(images: Any, classifier: Any, batch_size: int = 1000) -> np.ndarray:
     """Each channel's digit: (n, C, 28, 28) images in [-1, 1] -> (n, C) int64, -1 where a channel is not finite.
 
-    ``classifier`` is a :class:`minimax.classifier.TrainedClassifier` (its ``evaluate``) or
+    ``classifier`` is a :class:`minimax.eval.classifier.TrainedClassifier` (its ``evaluate``) or
     any callable mapping (m, 1, 28, 28) float32 images to (m, 10) class scores; the digit is
     the argmax.
     """

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import torch
 
-from minimax.errors import check_float
+from minimax.utils.checks import check_float
 
 LOG4 = math.log(4.0)
 

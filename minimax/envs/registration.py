@@ -25,9 +25,9 @@ import torch
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
 from minimax.envs.single import SinglePlayerEnv
-from minimax.errors import check_int
-from minimax.game import Game
-from minimax.schedules import make_schedule
+from minimax.utils.checks import check_int
+from minimax.core.game import Game
+from minimax.core.schedules import make_schedule
 from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Grid25, LinearWGAN, Normal1D, Ring8, StackedMNIST, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
 

@@ -20,7 +20,7 @@ from pettingzoo.utils import BaseWrapper
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
 from minimax.envs.single import SinglePlayerEnv
-from minimax.game import Game
+from minimax.core.game import Game
 
 
 def to_host(value: Any) -> Any:

@@ -12,9 +12,9 @@ gives, on the CPU, a trajectory bitwise identical to the uninterrupted run:
   counters of the divergence check, rewards, flags and infos;
 * every update rule's state (``UpdateRule.state``: moments and int64 step counts) and a
   game-aware rule's own attributes (``PastExtragradient``'s previous gradient, ...);
-* the history so far (:class:`minimax.training.History`) and any ``extra`` data.
+* the history so far (:class:`minimax.training.loop.History`) and any ``extra`` data.
 
-Files are written with :func:`minimax.files.atomic_output` (temporary file, fsync,
+Files are written with :func:`minimax.utils.files.atomic_output` (temporary file, fsync,
 rename): a reader sees the previous checkpoint or the new one, never a part. The layout::
 
     MINIMAX CHECKPOINT\\n                                        magic line
@@ -31,9 +31,9 @@ untouched when it does.
 
 Usage::
 
-    minimax.checkpoint.save("run/checkpoint.ckpt", env, rules, history)
-    ckpt = minimax.checkpoint.load("run/checkpoint.ckpt")
-    minimax.checkpoint.restore(env, rules, ckpt)          # env and rules continue where they were
+    minimax.training.checkpoint.save("run/checkpoint.ckpt", env, rules, history)
+    ckpt = minimax.training.checkpoint.load("run/checkpoint.ckpt")
+    minimax.training.checkpoint.restore(env, rules, ckpt)          # env and rules continue where they were
 
 or let :func:`minimax.train` do it: ``train(env, rules, 100_000, seed=0,
 checkpoint_dir="run", checkpoint_every=1000, resume=True)``.
@@ -59,9 +59,9 @@ import torch
 
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
-from minimax.files import atomic_output, atomic_write
-from minimax.game import Evaluation, Minibatch
-from minimax.schedules import PLAYERS
+from minimax.utils.files import atomic_output, atomic_write
+from minimax.core.game import Evaluation, Minibatch
+from minimax.core.schedules import PLAYERS
 
 FORMAT_VERSION = 1
 MAGIC = b"MINIMAX CHECKPOINT\n"
@@ -376,7 +376,7 @@ def _history_state(history: Any) -> dict[str, Any] | None:
     if history is None:
         return None
     if not dataclasses.is_dataclass(history):
-        raise TypeError(f"history must be a minimax.training.History, got {type(history).__name__}")
+        raise TypeError(f"history must be a minimax.training.loop.History, got {type(history).__name__}")
     return {
         "metrics": {k: np.asarray(v) for k, v in history.metrics.items()},
         "iterations": history.iterations,
@@ -404,7 +404,7 @@ class Checkpoint:
     device: str
     state: dict[str, Any]
     agents: dict[str, Any] | None
-    history: Any  # minimax.training.History or None
+    history: Any  # minimax.training.loop.History or None
     extra: dict[str, Any] = field(default_factory=dict)
     run_spec: dict[str, Any] | None = None
     created: float | None = None
@@ -488,7 +488,7 @@ def load(path: str | Path) -> Checkpoint:
     except FileNotFoundError:
         raise CheckpointError(path, "no such file") from None
     except IsADirectoryError:
-        raise CheckpointError(path, "is a directory, not a checkpoint file (minimax.checkpoint.latest finds the newest in one)") from None
+        raise CheckpointError(path, "is a directory, not a checkpoint file (minimax.training.checkpoint.latest finds the newest in one)") from None
     if not data.startswith(MAGIC):
         what = "empty file" if not data else f"starts with {data[:16]!r}"
         raise CheckpointError(path, f"not a minimax checkpoint (bad magic: {what}; expected {MAGIC!r})")
@@ -542,7 +542,7 @@ def load(path: str | Path) -> Checkpoint:
 def _history_from(saved: dict[str, Any] | None) -> Any:
     if saved is None:
         return None
-    from minimax.training import History
+    from minimax.training.history import History
 
     return History(
         metrics={k: np.asarray(v) for k, v in saved["metrics"].items()},

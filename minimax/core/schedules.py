@@ -19,7 +19,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
-from minimax.errors import check_choice, check_int
+from minimax.utils.checks import check_choice, check_int
 
 DISCRIMINATOR = "discriminator"
 GENERATOR = "generator"

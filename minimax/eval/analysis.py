@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from minimax.schedules import DISCRIMINATOR, PLAYERS
+from minimax.core.schedules import DISCRIMINATOR, PLAYERS
 
 CONVERGED = "converges"
 CYCLES = "cycles"
@@ -196,7 +196,7 @@ def best_response_gap(game: Any, steps: int = 500, lr: float = 1e-3, batch_size:
     """
     import agents
 
-    from minimax.game import Minibatch
+    from minimax.core.game import Minibatch
 
     theta = game.parameters(DISCRIMINATOR)
     saved_theta = theta.clone()

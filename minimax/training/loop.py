@@ -8,10 +8,10 @@ itself never waits on the host; they become numpy arrays in the returned
 recorded and says why.
 
 With ``checkpoint_dir`` the run saves its whole state there (every
-``checkpoint_every`` iterations and at the end, see :mod:`minimax.checkpoint`) and
+``checkpoint_every`` iterations and at the end, see :mod:`minimax.training.checkpoint`) and
 ``resume=True`` continues it from the newest checkpoint, bitwise as if it had never
 stopped (on the CPU). ``log`` streams the per-iteration metrics as the run goes
-(:class:`minimax.runlog.RunLog`: JSON lines, CSV, TensorBoard).
+(:class:`minimax.training.runlog.RunLog`: JSON lines, CSV, TensorBoard).
 """
 
 from __future__ import annotations
@@ -29,58 +29,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from minimax import checkpoint as ckpt
+from minimax.training import checkpoint as ckpt
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
-from minimax.errors import check_int
-from minimax.schedules import DISCRIMINATOR, GENERATOR, PLAYERS
-
-METRICS = (
-    "discriminator_loss",
-    "generator_loss",
-    "value",
-    "d_real",
-    "d_fake",
-    "discriminator_grad_norm",
-    "generator_grad_norm",
-)
-
-
-@dataclass
-class History:
-    """What a run recorded, one entry per completed iteration.
-
-    ``metrics[name]`` is a numpy array; the losses are the mean over the player's
-    moves in the iteration, the other diagnostics are those of the iteration's
-    last move that measured them (a half-batch turn measures only its half). ``terminated`` and ``reason`` report a divergence.
-    """
-
-    metrics: dict[str, np.ndarray]
-    iterations: int
-    moves: int
-    wall_time: float
-    terminated: bool = False
-    truncated: bool = False
-    reason: str | None = None
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.metrics[name]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (non-finite numbers become None)."""
-        clean = lambda a: [None if not np.isfinite(x) else float(x) for x in a]  # noqa: E731
-        return {
-            "iterations": self.iterations,
-            "moves": self.moves,
-            "wall_time": self.wall_time,
-            "terminated": self.terminated,
-            "truncated": self.truncated,
-            "reason": self.reason,
-            "settings": self.settings,
-            "metrics": {k: clean(v) for k, v in self.metrics.items()},
-        }
-
+from minimax.utils.checks import check_int
+from minimax.core.schedules import DISCRIMINATOR, GENERATOR, PLAYERS
+from minimax.training.history import METRICS, History
 
 Callback = Callable[[int, Any, "History"], Any]
 
@@ -200,7 +154,7 @@ def train(
       (a fresh start when there is none): env, rules, random streams and history are
       restored, and the run goes on to ``iterations`` (which may exceed the original
       count, to extend a run). ``seed`` must be None or the checkpoint's.
-    * ``log``: a :class:`minimax.runlog.RunLog` (or a directory to make one in) that
+    * ``log``: a :class:`minimax.training.runlog.RunLog` (or a directory to make one in) that
       receives one row per iteration, every ``log_every`` iterations and before each
       checkpoint; on resume, rows after the checkpoint are dropped.
     * ``stop``: called after each iteration; when it returns True the run checkpoints
@@ -306,7 +260,7 @@ def train(
 
     own_log = log is not None and isinstance(log, (str, os.PathLike))
     if own_log:
-        from minimax.runlog import RunLog
+        from minimax.training.runlog import RunLog
 
         log = RunLog(log)
     logged = first

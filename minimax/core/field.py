@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import torch
 
-from minimax.schedules import PLAYERS
+from minimax.core.schedules import PLAYERS
 
 Vector = dict[str, torch.Tensor]
 

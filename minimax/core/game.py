@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from minimax.flat import FlatModule
-from minimax.losses import LossFamily, Outcome, gan_value, make_loss
-from minimax.errors import check_choice
-from minimax.schedules import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
-from minimax.tasks.base import Task
+from minimax.core.flat import FlatModule
+from minimax.core.losses import LossFamily, Outcome, gan_value, make_loss
+from minimax.utils.checks import check_choice
+from minimax.core.schedules import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
+from minimax.core.task import Task
 
 FAKE_MODES = ("train", "eval")
 
@@ -218,7 +218,7 @@ class Game:
         """Both players' losses on ``batch`` as differentiable functions of flat parameters ``params``.
 
         The functional twin of :meth:`evaluate` (the modules run with ``params`` in place of
-        their own), for the joint vector field and its Jacobian (:mod:`minimax.field`).
+        their own), for the joint vector field and its Jacobian (:mod:`minimax.core.field`).
         Buffers (BatchNorm statistics) are left as they were.
         """
         d, g = self.players[DISCRIMINATOR], self.players[GENERATOR]

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from minimax.errors import check_float, check_int
+from minimax.utils.checks import check_float, check_int
 
 PROBABILITY_SUM_TOLERANCE = 1e-3
 """How far a row of class probabilities may sum from 1 (float32 softmax is within 1e-6)."""

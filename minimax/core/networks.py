@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from minimax.flat import FlatModule
+from minimax.core.flat import FlatModule
+from minimax.core.layers import Affine, Squeeze
 
 Params = dict[str, torch.Tensor]
 OpFn = Callable[[torch.Tensor, Params, Params, bool], torch.Tensor]
@@ -89,8 +90,6 @@ def _elementwise(module: nn.Module) -> OpFn:
 
 def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
     """The module as (layout, op) pairs, or None when some part of it is not supported."""
-    from minimax.tasks.normal1d import Affine, Squeeze  # local: tasks import this package's modules
-
     if isinstance(module, nn.Sequential):
         ops: list[tuple[str, OpFn]] = []
         for name, child in module.named_children():

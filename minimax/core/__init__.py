@@ -1,0 +1,1 @@
+"""The game core: player names, flat buffers, loss families, schedules, network execution, the game, its field."""

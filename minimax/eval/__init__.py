@@ -1,0 +1,1 @@
+"""Evaluation: distribution, image and mode metrics, the evaluation classifier, convergence analysis."""
