@@ -70,8 +70,9 @@ def _rates(owner: str, name: str, value: Any) -> dict[str, Any]:
         for p in PLAYERS:
             check_number(owner, f"{name}[{p!r}]", value[p], low=0.0)
         return {p: value[p] for p in PLAYERS}
-    if isinstance(value, Tensor) and value.numel() != 1:
-        raise ValueError(f"{owner}: {name} must be a number or a dict {{player: number}}, got {_format(value)}")
+    if isinstance(value, Tensor) and value.numel() != 1 and not (value.dim() == 2 and value.shape[1] == 1):
+        raise ValueError(f"{owner}: {name} must be a number, an (N, 1) tensor (one per game) or a dict "
+                         f"{{player: number}}, got {_format(value)}")  # fmt: skip
     check_number(owner, name, value, low=0.0)
     return {p: value for p in PLAYERS}
 
@@ -85,7 +86,46 @@ def _check_int(owner: str, name: str, value: Any, minimum: int) -> int:
 
 
 def _dot(u: Vector, v: Vector) -> Tensor:
-    return sum((u[p] * v[p]).sum() for p in PLAYERS)
+    """<u, v> over both players: a 0-d tensor for one game's (P,) vectors, (N, 1) for N games' (N, P)."""
+    batched = u[PLAYERS[0]].dim() > 1
+    return sum((u[p] * v[p]).sum(-1, keepdim=True) if batched else (u[p] * v[p]).sum() for p in PLAYERS)
+
+
+def _games(x: Tensor) -> Tensor:
+    """A (P,) vector as one game (1, P); (N, P) as it is."""
+    return x.unsqueeze(0) if x.dim() == 1 else x
+
+
+def _dots(a: Tensor, b: Tensor) -> Tensor:
+    """Per game <a_i, b_i> in float64, each a plain vector dot (so one game rounds as a lone game does), (n,)."""
+    a, b = _games(a), _games(b)
+    return torch.stack([a[i] @ b[i] for i in range(a.shape[0])]).double()
+
+
+def _norms(a: Tensor) -> Tensor:
+    a = _games(a)
+    return torch.stack([torch.linalg.vector_norm(a[i]) for i in range(a.shape[0])]).double()
+
+
+def _scaled(scalars: Tensor, like: Tensor) -> Tensor:
+    """Per-game float64 scalars (n,) as a factor for ``like`` ((P,) or (n, P)), in its dtype."""
+    factor = scalars.to(like.dtype)
+    return factor[0] if like.dim() == 1 else factor.unsqueeze(-1)
+
+
+def _zero_sum(game: Any) -> bool:
+    """Whether every game of ``game`` is zero-sum (its ``zero_sum`` flags, or its loss family's)."""
+    if game is None:
+        return False
+    flags = getattr(game, "zero_sum", None)
+    if flags is None:
+        flags = [getattr(getattr(game, "loss", None), "zero_sum", False)]
+    return bool(all(flags) if isinstance(flags, (list, tuple)) else flags)
+
+
+def _pick(rate: Any, i: int) -> Any:
+    """Game i's value of a step size (a number, or one per game (N, 1))."""
+    return rate[i, 0] if isinstance(rate, Tensor) and rate.dim() == 2 else rate
 
 
 class GameAwareRule(JointRule):
@@ -197,6 +237,23 @@ class PastExtragradient(GameAwareRule):
         self._previous: Optional[Vector] = None
         self._key: Optional[tuple] = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """g_prev (None before the first step)."""
+        return {"previous": None if self._previous is None else {p: v.clone() for p, v in self._previous.items()}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        previous = state.get("previous") if isinstance(state, Mapping) else ...
+        if previous is ... or set(state) != {"previous"}:
+            raise ValueError(f"{self.name} state: expected {{'previous': ...}}, got {state!r}"[:200])
+        if previous is None:
+            self.reset()
+            return
+        if not isinstance(previous, Mapping) or set(previous) != set(PLAYERS) or \
+                not all(isinstance(previous[p], Tensor) for p in PLAYERS):  # fmt: skip
+            raise ValueError(f"{self.name} state: previous must map both players to tensors")
+        self._previous = {p: previous[p].clone() for p in PLAYERS}
+        self._key = tuple((self._previous[p].shape, self._previous[p].dtype, self._previous[p].device) for p in PLAYERS)
+
     def act(self, observations: Mapping[str, Mapping[str, Tensor]], field: Any = None) -> Vector:
         theta = self._parameters(observations, field)
         key = tuple((theta[p].shape, theta[p].dtype, theta[p].device) for p in PLAYERS)
@@ -266,6 +323,15 @@ class SGA(GameAwareRule):
     def reset(self) -> None:
         self.last_lambda = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """The lambda of the last step (a diagnostic: the next step does not depend on it)."""
+        return {"last_lambda": self.last_lambda}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping) or set(state) != {"last_lambda"}:
+            raise ValueError(f"{self.name} state: expected {{'last_lambda': ...}}, got {state!r}"[:200])
+        self.last_lambda = state["last_lambda"]
+
     def act(self, observations: Mapping[str, Mapping[str, Tensor]], field: Any = None) -> Vector:
         theta = self._parameters(observations, field)
         with torch.no_grad():
@@ -275,7 +341,7 @@ class SGA(GameAwareRule):
             at_xi = {p: 0.5 * (jt_xi[p] - j_xi[p]) for p in PLAYERS}
             ref = xi[DISCRIMINATOR]
             if self.sign_rule:
-                d = sum(xi[p].numel() for p in PLAYERS)
+                d = sum(xi[p].shape[-1] for p in PLAYERS)
                 alignment = _dot(xi, jt_xi) * _dot(at_xi, jt_xi) / d + self.eps
                 lam = self.lam * torch.sign(alignment)
             else:
@@ -286,69 +352,100 @@ class SGA(GameAwareRule):
 
 def _conjugate_gradient(
     apply: Callable[[Tensor], Tensor], b: Tensor, tol: float, max_iter: int
-) -> tuple[Tensor, int, float, bool]:
-    """Solves M u = b for symmetric positive definite M (applied by ``apply``), from u0 = b.
+) -> tuple[Tensor, list[int], list[float], list[bool]]:
+    """Solves M u = b for symmetric positive definite M (applied by ``apply``), from u0 = b, per game.
 
-    Returns (u, iterations, relative residual, converged); stops early on breakdown
-    (a non-positive or non-finite curvature p^T M p).
+    ``b`` is one game's (P,) or N games' (N, P): each game iterates on its own (its own scalars
+    and stopping point, in float64 as one game's would be). Returns (u, iterations, relative
+    residual, converged), the last three one entry per game; a game stops early on breakdown (a
+    non-positive or non-finite curvature p^T M p).
     """
-    b_norm = float(torch.linalg.vector_norm(b))
-    if b_norm == 0.0:
-        return torch.zeros_like(b), 0, 0.0, True
-    u = b.clone()
+    b_norm = _norms(b)
+    n = b_norm.shape[0]
+    active = b_norm != 0  # a zero right-hand side: u = 0 at once
+    u = torch.where(_mask(active, b), b, torch.zeros_like(b))
     r = b - apply(u)
     p = r.clone()
-    rr = float(r @ r)
+    rr = _dots(r, r)
+    iterations, residuals, converged = [0] * n, [0.0] * n, [True] * n
     for k in range(max_iter + 1):
-        residual = math.sqrt(rr) / b_norm
-        if residual <= tol:
-            return u, k, residual, True
-        if k == max_iter:
+        residual = torch.sqrt(rr) / torch.where(active, b_norm, torch.ones_like(b_norm))
+        for i in torch.nonzero(active & (residual <= tol)).flatten().tolist():
+            iterations[i], residuals[i], converged[i] = k, float(residual[i]), True
+            active[i] = False
+        if k == max_iter or not active.any():
             break
         mp = apply(p)
-        curvature = float(p @ mp)
-        if not math.isfinite(curvature) or curvature <= 0.0:
+        curvature = _dots(p, mp)
+        for i in torch.nonzero(active & (~torch.isfinite(curvature) | (curvature <= 0))).flatten().tolist():
+            iterations[i], residuals[i], converged[i] = k, float(residual[i]), False
+            active[i] = False
+        if not active.any():
             break
-        alpha = rr / curvature
-        u = u + alpha * p
-        r = r - alpha * mp
-        rr_new = float(r @ r)
-        p = r + (rr_new / rr) * p
-        rr = rr_new
-    return u, k, math.sqrt(rr) / b_norm, False
+        alpha = torch.where(active, rr / torch.where(active, curvature, torch.ones_like(curvature)), torch.zeros_like(rr))
+        keep = _mask(active, b)
+        u = torch.where(keep, u + _scaled(alpha, b) * p, u)
+        r = torch.where(keep, r - _scaled(alpha, b) * mp, r)
+        rr_new = _dots(r, r)
+        ratio = torch.where(active, rr_new / torch.where(active, rr, torch.ones_like(rr)), torch.zeros_like(rr))
+        p = torch.where(keep, r + _scaled(ratio, b) * p, p)
+        rr = torch.where(active, rr_new, rr)
+    for i in torch.nonzero(active).flatten().tolist():  # stopped at the iteration cap
+        iterations[i], residuals[i], converged[i] = k, float(torch.sqrt(rr[i]) / b_norm[i]), False
+    return u, iterations, residuals, converged
+
+
+def _mask(active: Tensor, like: Tensor) -> Tensor:
+    """A per-game mask (n,) broadcastable to ``like`` ((P,) or (n, P))."""
+    mask = active.to(like.device)
+    return mask[0] if like.dim() == 1 else mask.unsqueeze(-1)
 
 
 def _cgnr(
     apply: Callable[[Tensor], Tensor], apply_t: Callable[[Tensor], Tensor], b: Tensor, tol: float, max_iter: int
-) -> tuple[Tensor, int, float, bool]:
+) -> tuple[Tensor, list[int], list[float], list[bool]]:
     """Solves M u = b for any nonsingular M by conjugate gradient on M^T M u = M^T b (CGLS form:
-    the residual r = b - M u is tracked, and the tolerance is on ||r|| / ||b||), from u0 = b."""
-    b_norm = float(torch.linalg.vector_norm(b))
-    if b_norm == 0.0:
-        return torch.zeros_like(b), 0, 0.0, True
-    u = b.clone()
+    the residual r = b - M u is tracked, and the tolerance is on ||r|| / ||b||), from u0 = b, per game."""
+    b_norm = _norms(b)
+    n = b_norm.shape[0]
+    active = b_norm != 0
+    u = torch.where(_mask(active, b), b, torch.zeros_like(b))
     r = b - apply(u)
     s = apply_t(r)
     p = s.clone()
-    ss = float(s @ s)
+    ss = _dots(s, s)
+    iterations, residuals, converged = [0] * n, [0.0] * n, [True] * n
+    safe_norm = torch.where(active, b_norm, torch.ones_like(b_norm))
     for k in range(max_iter + 1):
-        residual = float(torch.linalg.vector_norm(r)) / b_norm
-        if residual <= tol:
-            return u, k, residual, True
-        if k == max_iter or ss == 0.0:
+        residual = _norms(r) / safe_norm
+        for i in torch.nonzero(active & (residual <= tol)).flatten().tolist():
+            iterations[i], residuals[i], converged[i] = k, float(residual[i]), True
+            active[i] = False
+        for i in torch.nonzero(active & (ss == 0)).flatten().tolist():
+            iterations[i], residuals[i], converged[i] = k, float(residual[i]), False
+            active[i] = False
+        if k == max_iter or not active.any():
             break
         q = apply(p)
-        qq = float(q @ q)
-        if not math.isfinite(qq) or qq <= 0.0:
+        qq = _dots(q, q)
+        for i in torch.nonzero(active & (~torch.isfinite(qq) | (qq <= 0))).flatten().tolist():
+            iterations[i], residuals[i], converged[i] = k, float(residual[i]), False
+            active[i] = False
+        if not active.any():
             break
-        alpha = ss / qq
-        u = u + alpha * p
-        r = r - alpha * q
+        alpha = torch.where(active, ss / torch.where(active, qq, torch.ones_like(qq)), torch.zeros_like(ss))
+        keep = _mask(active, b)
+        u = torch.where(keep, u + _scaled(alpha, b) * p, u)
+        r = torch.where(keep, r - _scaled(alpha, b) * q, r)
         s = apply_t(r)
-        ss_new = float(s @ s)
-        p = s + (ss_new / ss) * p
-        ss = ss_new
-    return u, k, float(torch.linalg.vector_norm(r)) / b_norm, False
+        ss_new = _dots(s, s)
+        ratio = torch.where(active, ss_new / torch.where(active, ss, torch.ones_like(ss)), torch.zeros_like(ss))
+        p = torch.where(keep, s + _scaled(ratio, b) * p, p)
+        ss = torch.where(active, ss_new, ss)
+    final = _norms(r) / safe_norm
+    for i in torch.nonzero(active).flatten().tolist():
+        iterations[i], residuals[i], converged[i] = k, float(final[i]), False
+    return u, iterations, residuals, converged
 
 
 class CGD(GameAwareRule):
@@ -402,9 +499,18 @@ class CGD(GameAwareRule):
     def reset(self) -> None:
         self.last_solve = None
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the last solve did (a diagnostic: the next step does not depend on it)."""
+        return {"last_solve": None if self.last_solve is None else dict(self.last_solve)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if not isinstance(state, Mapping) or set(state) != {"last_solve"}:
+            raise ValueError(f"{self.name} state: expected {{'last_solve': ...}}, got {state!r}"[:200])
+        self.last_solve = None if state["last_solve"] is None else dict(state["last_solve"])
+
     def act(self, observations: Mapping[str, Mapping[str, Tensor]], field: Any = None) -> Vector:
         theta = self._parameters(observations, field)
-        sizes = {p: theta[p].numel() for p in PLAYERS}
+        sizes = {p: theta[p].shape[-1] for p in PLAYERS}  # per game
         exact = self.exact if self.exact is not None else sum(sizes.values()) <= EXACT_LIMIT
         with torch.no_grad():
             xi = field(theta)
@@ -423,11 +529,24 @@ class CGD(GameAwareRule):
 
     def _exact(self, field: Any, theta: Vector, xi: Vector, sizes: dict[str, int]) -> Vector:
         jacobian = field.jacobian(theta)
+        if jacobian.dim() == 2:  # one game's (P,) vectors
+            solutions = self._solve_exact(jacobian, xi[GENERATOR], xi[DISCRIMINATOR], self.lr, sizes, None)
+        else:  # N games: each game's own system
+            per_game = [self._solve_exact(jacobian[i], xi[GENERATOR][i], xi[DISCRIMINATOR][i],
+                                          {p: _pick(self.lr[p], i) for p in PLAYERS}, sizes, i)
+                        for i in range(jacobian.shape[0])]  # fmt: skip
+            solutions = {p: torch.stack([s[p] for s in per_game]) for p in PLAYERS}
+        self.last_solve = {"method": "exact", "iterations": 0, "residual": 0.0, "converged": True}
+        return {p: solutions[p].reshape(theta[p].shape).to(theta[p].dtype) for p in PLAYERS}
+
+    def _solve_exact(self, jacobian: Tensor, xi_x: Tensor, xi_y: Tensor, lr: dict[str, Any], sizes: dict[str, int],
+                     game: Optional[int]) -> dict[str, Tensor]:  # fmt: skip
+        """One game's two linear systems, solved exactly (with a singularity check)."""
         n_y = sizes[DISCRIMINATOR]
         j_yx = jacobian[:n_y, n_y:]  # d xi_D / d theta_G
         j_xy = jacobian[n_y:, :n_y]  # d xi_G / d theta_D
-        eta_x, eta_y = self.lr[GENERATOR], self.lr[DISCRIMINATOR]
-        xi_x, xi_y = xi[GENERATOR].reshape(-1), xi[DISCRIMINATOR].reshape(-1)
+        eta_x, eta_y = lr[GENERATOR], lr[DISCRIMINATOR]
+        xi_x, xi_y = xi_x.reshape(-1), xi_y.reshape(-1)
         eye_x = torch.eye(sizes[GENERATOR], dtype=jacobian.dtype, device=jacobian.device)
         eye_y = torch.eye(n_y, dtype=jacobian.dtype, device=jacobian.device)
         systems = {
@@ -441,10 +560,10 @@ class CGD(GameAwareRule):
             smallest, largest = float(singular_values.min()), float(singular_values.max())
             cond = largest / smallest if smallest > 0 else math.inf
             if not math.isfinite(cond) or cond > limit:
-                raise self._singular(who, sizes, cond)
+                error = self._singular(who, sizes, cond)
+                raise SingularSystemError(f"{error} (game {game})") if game is not None else error
             solutions[who] = torch.linalg.solve(matrix, rhs)
-        self.last_solve = {"method": "exact", "iterations": 0, "residual": 0.0, "converged": True}
-        return {p: solutions[p].reshape(theta[p].shape).to(theta[p].dtype) for p in PLAYERS}
+        return solutions
 
     def _iterative(self, field: Any, theta: Vector, xi: Vector, sizes: dict[str, int]) -> Vector:
         zeros = {p: torch.zeros_like(xi[p]) for p in PLAYERS}
@@ -467,8 +586,7 @@ class CGD(GameAwareRule):
             apply = lambda w: w - c * j_yx(j_xy(w))  # noqa: E731
             apply_t = lambda w: w - c * j_xy_t(j_yx_t(w))  # noqa: E731
             rhs = -eta[y] * (xi[y] - eta[x] * j_yx(xi[x]))
-        game = getattr(field, "game", None)
-        zero_sum = bool(getattr(getattr(game, "loss", None), "zero_sum", False))
+        zero_sum = _zero_sum(getattr(field, "game", None))
         tol = max(self.cg_tol, 10 * torch.finfo(rhs.dtype).eps)
         if zero_sum:
             method = "cg"
@@ -476,12 +594,18 @@ class CGD(GameAwareRule):
         else:
             method = "cgnr"
             solution, iterations, residual, converged = _cgnr(apply, apply_t, rhs, tol, self.cg_max_iter)
-        self.last_solve = {"method": method, "solved_for": solve_for, "iterations": iterations,
-                           "residual": residual, "converged": converged}  # fmt: skip
-        if not converged:
+        lone = rhs.dim() == 1
+        self.last_solve = {"method": method, "solved_for": solve_for,
+                           "iterations": iterations[0] if lone else iterations,
+                           "residual": residual[0] if lone else residual,
+                           "converged": converged[0] if lone else converged}  # fmt: skip
+        failed = [i for i, ok in enumerate(converged) if not ok]
+        if failed:
+            where = "" if lone else f" in games {failed}"
             warnings.warn(
-                f"CGD: {method} did not reach relative residual {tol:.3g} in {iterations} iterations "
-                f"(cg_max_iter={self.cg_max_iter}; residual {residual:.3g}); using the last iterate",
+                f"CGD: {method} did not reach relative residual {tol:.3g} in {max(iterations[i] for i in failed)} "
+                f"iterations{where} (cg_max_iter={self.cg_max_iter}; residual {max(residual[i] for i in failed):.3g}); "
+                "using the last iterate",
                 ConvergenceWarning,
                 stacklevel=3,
             )

@@ -36,5 +36,14 @@ class JointRule:
     def reset(self) -> None:
         """Forget any state (a new run)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What the rule carries from one step to the next (nothing, for a memoryless rule), for checkpoints."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output."""
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
     def act(self, observations: Mapping[str, Mapping[str, torch.Tensor]], field: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError

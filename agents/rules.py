@@ -27,6 +27,7 @@ from agents.transforms import (
     scale_by_optimism,
     scale_by_rms,
     trace,
+    tree_where,
 )
 
 Array = Union[Tensor, np.ndarray]
@@ -96,24 +97,54 @@ class UpdateRule:
             return self.update(grads, state, params)
         return self.transform.update_(grads, state, params)
 
-    def act(self, observation: Mapping[str, Array]) -> Array:
-        """Delta for observation {"gradient", "parameters"}, updating the internal state.
+    def step(self, grads: Tensor, params: Tensor, *, moving: Optional[Tensor] = None, in_place: bool = False) -> Tensor:
+        """The change for ``grads`` at ``params``, updating the state kept by the rule (what `act` does on tensors).
 
         The state is created on the first call and re-created when the parameters' shape, dtype
-        or device changes. NumPy observations are computed in float32 and answered with a new
-        float32 array; torch observations are answered with a tensor.
+        or device changes. ``moving`` ((N,) bool, for N games in lockstep) keeps the state of
+        the games that do not move unchanged. ``in_place`` runs :meth:`update_` (the caller
+        donates ``grads``: it may be overwritten); the result is bitwise the same.
+        """
+        key = (params.shape, params.dtype, params.device)
+        with torch.no_grad():
+            if self._state is None or key != self._state_key:
+                self._state, self._state_key = self.init(params), key
+            if moving is None:
+                delta, self._state = (self.update_ if in_place else self.update)(grads, self._state, params)
+            else:
+                delta, new_state = self.update(grads, self._state, params)
+                self._state = tree_where(moving, new_state, self._state)
+        return delta
+
+    def act(self, observation: Mapping[str, Array]) -> Array:
+        """Delta for observation {"gradient", "parameters"} (and ``"moving"`` for N games), updating the internal state.
+
+        NumPy observations are computed in float32 and answered with a new float32 array;
+        torch observations are answered with a tensor.
         """
         grads, params = observation["gradient"], observation["parameters"]
         from_numpy = not isinstance(grads, Tensor)
         if from_numpy:
             grads = torch.as_tensor(grads, dtype=torch.float32)
             params = torch.as_tensor(params, dtype=torch.float32)
-        key = (params.shape, params.dtype, params.device)
-        with torch.no_grad():
-            if self._state is None or key != self._state_key:
-                self._state, self._state_key = self.init(params), key
-            delta, self._state = self.update(grads, self._state, params)
+        moving = observation.get("moving") if isinstance(observation, Mapping) else None
+        if moving is not None and not isinstance(moving, Tensor):
+            moving = torch.as_tensor(np.asarray(moving, dtype=bool))
+        delta = self.step(grads, params, moving=moving)
         return delta.cpu().numpy().astype(np.float32) if from_numpy else delta
+
+    def set_state(self, state: State, params: Optional[Tensor] = None) -> None:
+        """Use ``state`` (as `init(params)` builds it, e.g. from a checkpoint) from the next move on.
+
+        ``params`` (the parameters it belongs to) fixes the shape, dtype and device the state is
+        for; without them the rule keeps its current ones.
+        """
+        if params is None and self._state_key is None and state is not None:
+            raise ValueError(f"{self.name}.set_state: give params the first time (the state is for parameters of "
+                             "which shape, dtype and device?)")  # fmt: skip
+        self._state = state
+        if params is not None:
+            self._state_key = (params.shape, params.dtype, params.device)
 
     def reset(self) -> None:
         """Forgets the state kept by `act`."""

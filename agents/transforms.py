@@ -65,6 +65,25 @@ class RmsState(NamedTuple):
     momentum_buffer: Optional[Tensor]
 
 
+def tree_where(mask: Tensor, new: Any, old: Any) -> Any:
+    """``new`` where ``mask`` (N,) is True, ``old`` elsewhere, leaf by leaf over a state tree.
+
+    For N games in lockstep of which only some move: the others keep their state. Leaves with
+    a leading dimension of N are masked row by row; other leaves (shared constants) come from
+    ``new``.
+    """
+    if isinstance(new, Tensor):
+        if new.dim() == 0 or new.shape[0] != mask.shape[0]:
+            return new
+        return torch.where(mask.view(-1, *([1] * (new.dim() - 1))), new, old)
+    if new is None:
+        return None
+    if isinstance(new, tuple):
+        merged = [tree_where(mask, a, b) for a, b in zip(new, old)]
+        return type(new)(*merged) if hasattr(new, "_fields") else tuple(merged)
+    return new
+
+
 def _like(value: Hyperparameter, ref: Tensor) -> Hyperparameter:
     """Casts a tensor hyper-parameter to `ref`'s device and dtype; numbers pass through."""
     if isinstance(value, Tensor):

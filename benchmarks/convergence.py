@@ -39,7 +39,7 @@ from agents.game_aware import ConvergenceWarning  # noqa: E402
 import minimax  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, save_figure, save_json  # noqa: E402
 from minimax.eval.analysis import (CONVERGED, CYCLES, DIVERGES, predicted_verdict, spectral_radius,  # noqa: E402
-                              update_operator, verdict, winding)  # fmt: skip
+                              update_operator, verdict)  # fmt: skip
 
 PLAYERS = minimax.PLAYERS
 
@@ -208,7 +208,7 @@ def run_case(case: Case, steps: int | None) -> dict[str, Any]:
     points: list[list[float]] = []
 
     def record(iteration: int, env: Any, history: Any) -> None:
-        points.append(torch.cat([env.game.parameters(p).double() for p in PLAYERS]).tolist())
+        points.append(torch.cat([env.game.parameters(p)[0].double() for p in PLAYERS]).tolist())
 
     env.reset(seed=0)
     record(0, env, None)
@@ -217,7 +217,7 @@ def run_case(case: Case, steps: int | None) -> dict[str, Any]:
     eq = np.concatenate([case.equilibrium[p] for p in PLAYERS])
     judged = np.cumsum(trajectory, 0) / np.arange(1, len(trajectory) + 1)[:, None] if case.average else trajectory
     distances = np.linalg.norm(judged - eq, axis=1)
-    if history.terminated:
+    if history.terminated.any():
         distances = np.append(distances, np.inf)
     observed = verdict(distances)
     predicted = predicted_verdict(radius) if radius is not None else None
@@ -386,9 +386,9 @@ def neural(args: argparse.Namespace) -> tuple[str, list[dict]]:
                                          noise="normal", hidden=16, batch_size=256)  # fmt: skip
             task = env.game.task
             with generator_parameters(env, average):
-                samples = env.game.generate(10_000).reshape(-1).double().numpy()
+                samples = env.game.generate(10_000)[0].reshape(-1).double().numpy()
             w1 = distribution_distances(samples, task.mean, task.std)["w1"] if np.isfinite(samples).all() else math.nan
-            scores.append({"w1": w1, "diverged": history.terminated, "wall": history.wall_time})
+            scores.append({"w1": w1, "diverged": bool(history.terminated.any()), "wall": history.wall_time})
         w1s = [s["w1"] for s in scores]
         results.append({"rule": rule.name, "w1": w1s, "diverged": sum(s["diverged"] for s in scores)})
         finite = [w for w in w1s if np.isfinite(w)]
@@ -480,12 +480,12 @@ def mnist_rules(args: argparse.Namespace) -> tuple[str, list[dict]]:
         env, history, average = play(rule, "minimax/MNIST-v0", args.mnist, 0, not args.no_progress,
                                      loss="non-saturating", download=not args.no_download)  # fmt: skip
         with generator_parameters(env, average):
-            metrics = scores(classifier, env.game.generate(n), reference)
+            metrics = scores(classifier, env.game.generate(n)[0], reference)
         results.append({"rule": rule.name, "schedule": rule.schedule or "simultaneous", "metrics": metrics,
-                        "wall": history.wall_time, "iterations": history.iterations, "diverged": history.terminated,
+                        "wall": history.wall_time, "iterations": history.iterations, "diverged": bool(history.terminated.any()),
                         "unconverged_solves": history.settings.get("unconverged_solves", 0)})
         rows.append([rule.name, *[f"{metrics[m]:.3g}" for m in METRICS], f"{history.wall_time:.0f}",
-                     f"at {history.iterations}" if history.terminated else "no"])
+                     f"at {history.iterations}" if history.terminated.any() else "no"])
     rows.append([f"floor: real vs real, {len(probs) // 2:,} vs {len(probs) // 2:,}",
                  *[f"{floor[m]:.3g}" for m in METRICS], "", ""])
     header = ["rule (simultaneous unless said)", "classifier score ↑", "Fréchet dist. ↓", "classes ↑", "KL ↓",

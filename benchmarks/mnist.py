@@ -30,7 +30,6 @@ import argparse
 import io
 import itertools
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,7 +208,7 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
     def evaluate(iteration: int, env: Any, during_training: bool = False) -> None:
         start = time.perf_counter()
         game = env.game
-        images = game.generate(args.samples, torch.Generator(game.device).manual_seed(10_000 + seed))
+        images = game.generate(args.samples, torch.Generator(game.device).manual_seed(10_000 + seed))[0]
         if iteration in args.grid_at:
             grids[iteration] = images[: GRID_SIZE**2, 0].float().cpu().numpy()
         metrics = scores(classifier, images, real)
@@ -256,9 +255,9 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
     return {
         "label": config.label, "schedule": config.schedule, "rule": config.rule, "loss": config.loss, "seed": seed,
         "iterations": history.iterations, "wall_time": wall, "iterations_per_second": history.iterations / wall,
-        "diverged": history.terminated, "reason": history.reason, "metrics": final, "curve": curve, "grids": grids,
-        "losses": {p: history[f"{p}_loss"] for p in minimax.PLAYERS},
-        "d_real": history["d_real"], "d_fake": history["d_fake"], "data": env.game.task.note,
+        "diverged": bool(history.terminated.any()), "reason": history.reason, "metrics": final, "curve": curve, "grids": grids,
+        "losses": {p: history.game(0)[f"{p}_loss"] for p in minimax.PLAYERS},
+        "d_real": history.game(0)["d_real"], "d_fake": history.game(0)["d_fake"], "data": env.game.task.note,
         "resumed_at": history.settings.get("resumed_at", []),
     }
 

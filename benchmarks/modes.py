@@ -305,7 +305,7 @@ def run(task: str, method: Method, seed: int, iterations: int, lr: float, gamma:
 
     def measure(iteration: int) -> dict[str, Any]:
         start = time.perf_counter()
-        x = game.generate(n_samples, torch.Generator(game.device).manual_seed(eval_rng_seed)).double().cpu().numpy()
+        x = game.generate(n_samples, torch.Generator(game.device).manual_seed(eval_rng_seed))[0].double().cpu().numpy()
         report = mode_report(x, centers, std)
         if iteration == 0 or iteration in curve_at:
             curve["iteration"].append(iteration)
@@ -326,7 +326,7 @@ def run(task: str, method: Method, seed: int, iterations: int, lr: float, gamma:
     final = latest["report"]  # train() calls back after the last iteration, also when a run diverges
     return {
         "task": task, "method": method.name, "seed": seed, "iterations": history.iterations, "wall_time": wall,
-        "diverged": history.terminated, "reason": history.reason, "final": final, "curve": curve, "samples": samples,
+        "diverged": bool(history.terminated.any()), "reason": history.reason, "final": final, "curve": curve, "samples": samples,
     }
 
 

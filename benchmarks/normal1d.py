@@ -222,7 +222,7 @@ def generator_parameters(env: Any, values: torch.Tensor | None) -> Iterator[None
     if values is None:
         yield
         return
-    theta = env.game.parameters("generator")
+    theta = env.game.parameters("generator")[0]  # the lone game's row
     saved = theta.clone()
     theta.copy_(values)
     try:
@@ -238,7 +238,7 @@ def evaluate(env: Any, n: int, seed: int, generator: torch.Tensor | None = None)
     """
     task = env.game.task
     with generator_parameters(env, generator):
-        samples = env.game.generate(n, torch.Generator(env.game.device).manual_seed(seed)).reshape(-1).double().numpy()
+        samples = env.game.generate(n, torch.Generator(env.game.device).manual_seed(seed))[0].reshape(-1).double().numpy()
     if not np.isfinite(samples).all():
         return samples, {m: math.nan for m in METRICS}
     reference = None if task.analytic else task.samples.numpy()
@@ -282,21 +282,22 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
     wall = time.perf_counter() - start
     samples, metrics = evaluate(env, n_samples, seed, evaluated_generator())
     tail = slice(-max(1, history.iterations // 10), None)  # the last 10% of iterations
+    recorded = history.game(0)
     for name, key in (("d_real_gap", "d_real"), ("d_fake_gap", "d_fake")):
-        metrics[name] = float(abs(np.mean(history[key][tail]) - 0.5))
-    metrics["value_gap"] = float(abs(np.mean(history["value"][tail]) + LOG4))
+        metrics[name] = float(abs(np.mean(recorded[key][tail]) - 0.5))
+    metrics["value_gap"] = float(abs(np.mean(recorded["value"][tail]) + LOG4))
     task = env.game.task
     d_turns = env.schedule.turns_of("discriminator")
     per_iteration = (d_turns * task.batch_size / task.epoch_size) if task.epoch_size else math.nan
     grid_x = np.linspace(task.mean - 4 * task.std, task.mean + 4 * task.std, 200)
-    d_of_x = (env.game.discriminate(torch.tensor(grid_x).reshape(-1, 1)).reshape(-1).double().numpy()
+    d_of_x = (env.game.discriminate(torch.tensor(grid_x).reshape(-1, 1))[0].double().numpy()
               if task.discriminator == "sample" else None)
     return {
         "label": config.label, "schedule": config.schedule, "rule": config.rule, "loss": config.loss, "seed": seed,
         "iterations": history.iterations, "epochs": history.iterations * per_iteration,
-        "epochs_per_iteration": per_iteration, "wall_time": wall, "diverged": history.terminated,
+        "epochs_per_iteration": per_iteration, "wall_time": wall, "diverged": bool(history.terminated[0]),
         "reason": history.reason, "collapsed": bool(np.isfinite(samples).all() and samples.std() < COLLAPSE_STD_FRACTION * task.std),
-        "metrics": metrics, "curve": curve, "losses": {p: history[f"{p}_loss"] for p in minimax.PLAYERS},
+        "metrics": metrics, "curve": curve, "losses": {p: recorded[f"{p}_loss"] for p in minimax.PLAYERS},
         "snapshots": snapshots, "snapshot_iterations": config.snapshot_iterations,
         "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
     }
@@ -440,15 +441,15 @@ def direct_fit(config: Config, steps: int, lr: float, n_samples: int, seed: int)
     torch.set_num_threads(1)
     env = pettingzoo.make("aec", "minimax/Normal1D-v0", **config.task_options)
     env.reset(seed=seed)
-    game, task = env.game, env.game.task
-    theta = game.parameters("generator")
+    game = env.game
+    theta = game.parameters("generator")[0]
     rule = agents.with_schedule(agents.make("adam", lr=lr), agents.lr_schedules.linear(steps, end=0.01))
     state = rule.init(theta)
-    module = game.players["generator"]
+    module = game.networks["generator"].template  # one game: its module, parameters viewing theta
     for _ in range(steps):
         batch = game.sample()
         with torch.enable_grad():
-            fake = module(batch.noise).reshape(-1)
+            fake = module(batch.noise[0]).reshape(-1)
             loss = (torch.sort(fake).values - torch.sort(batch.real.reshape(-1)).values).abs().mean()
             grad = module.flat_gradient(loss)
         delta, state = rule.update(grad, state, theta)

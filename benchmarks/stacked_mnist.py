@@ -181,7 +181,7 @@ def run(method: Method, seed: int, args: argparse.Namespace, classifier: Trained
         start = time.perf_counter()
         game = env.game
         # the same noise at every evaluation: the curve shows the generator, not resampling
-        images = game.generate(args.samples, torch.Generator(game.device).manual_seed(10_000 + seed)).cpu()
+        images = game.generate(args.samples, torch.Generator(game.device).manual_seed(10_000 + seed))[0].cpu()
         report = stacked_mode_report(images, classifier)
         curve["iteration"].append(iteration)
         for m in HEADLINE:
@@ -200,7 +200,7 @@ def run(method: Method, seed: int, args: argparse.Namespace, classifier: Trained
     return {
         "method": method.name, "seed": seed, "iterations": history.iterations, "wall_time": wall,
         "iterations_per_second": history.iterations / wall if wall > 0 else math.nan,
-        "diverged": history.terminated, "reason": history.reason, "final": latest["report"], "curve": curve,
+        "diverged": bool(history.terminated.any()), "reason": history.reason, "final": latest["report"], "curve": curve,
         "images": latest["images"], "data": env.game.task.note,
     }  # fmt: skip
 

@@ -34,6 +34,8 @@ MOVED: dict[str, str] = {
     "minimax.wrappers": "minimax.envs.numpy_edge",
     "minimax.registration": "minimax.envs.registration",
     "minimax.tasks.base": "minimax.core.task",
+    "minimax.vector_game": "minimax.core.game",  # VectorGame is Game with num_games=N
+    "minimax.vector_training": "minimax.training.loop",  # train_vector, VectorHistory: deprecated names there
 }
 
 

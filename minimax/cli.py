@@ -1,18 +1,7 @@
 """The ``minimax`` command: train, resume, evaluate and plot runs without writing Python.
 
-A run lives in one directory (``--out``)::
-
-    run.json                    the run spec: everything that rebuilds the run (task, options, rules, seed, ...)
-    checkpoint-<iteration>.ckpt the newest checkpoints (see minimax.training.checkpoint)
-    metrics.jsonl               one JSON row per iteration, flushed as the run goes (metrics.csv with --csv)
-    tensorboard/                when tensorboard is installed (or --tensorboard)
-    summary.json                written when the run ends
-
-Specs share one syntax: ``NAME[:KEY=VALUE[,KEY=VALUE...]]``. A VALUE is a number
-(``2e-4``, ``5``), ``true``/``false``, ``none``, a word, or a tuple with ``/`` between its
-items (``betas=0.5/0.999``; rows of a matrix with ``;``: ``A=1/0;0/1``); a dotted key sets
-one entry of a mapping (``lr.discriminator=0.1,lr.generator=0.01``). A value for an option
-that takes a path, or one that starts with ``/``, ``./``, ``../`` or ``~``, is a path.
+It only parses and prints: the runs themselves (their spec grammar, building, training, resuming,
+evaluating a run directory) are :mod:`minimax.runs`, and the sweeps :mod:`minimax.sweep`.
 """
 
 from __future__ import annotations
@@ -22,19 +11,16 @@ import inspect
 import json
 import math
 import os
-import re
-import shlex
 import signal
 import sys
-import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-RUN_SPEC_VERSION = 1
-DEFAULT_RULE = "adam:lr=2e-4,betas=0.5/0.999"
-RULE_WRAPPERS = ("lr_schedule", "clip", "ema")  # handled here, not by agents.make
+from minimax import runs
+from minimax.runs import DEFAULT_RULE, UsageError, format_value, positive_int, seed_number
+
 SCHEDULE_FORMS = (
     "alternating:k=K,m=M,first=discriminator|generator,split=true|false  (Algorithm 1; default k=1,m=1)",
     "simultaneous  (both players move on the same state and minibatch)",
@@ -105,261 +91,6 @@ value and the mean over the last 10% of the iterations of V and the losses; OUT/
 """
 
 
-class UsageError(Exception):
-    """A bad command-line value: reported through argparse's ``error`` (exit status 2)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Values and specs
-# --------------------------------------------------------------------------------------------
-
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.IGNORECASE)
-_PATHLIKE = ("/", "./", "../", "~")
-
-
-def parse_scalar(text: str) -> Any:
-    """``'5'`` -> 5, ``'2e-4'`` -> 0.0002, ``'true'`` -> True, ``'none'`` -> None, anything else a string."""
-    t = text.strip()
-    low = t.lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    if low in ("none", "null"):
-        return None
-    if _INT.fullmatch(t):
-        return int(t)
-    if _FLOAT.fullmatch(t):
-        return float(t)
-    return t
-
-
-def parse_value(text: str, path: bool = False) -> Any:
-    """A scalar, a ``/`` tuple or a ``;`` matrix; a path stays a string (see the module doc)."""
-    t = text.strip()
-    if path or t.startswith(_PATHLIKE):
-        return t
-    if ";" in t:
-        return tuple(parse_value(row) if "/" in row else (parse_scalar(row),) for row in t.split(";"))
-    if "/" in t:
-        items = t.split("/")
-        if any(not item.strip() for item in items):
-            raise UsageError(f"empty item in tuple {text!r} (items are separated by '/')")
-        return tuple(parse_scalar(item) for item in items)
-    return parse_scalar(t)
-
-
-def format_value(value: Any) -> str:
-    """Inverse of :func:`parse_value` for what it produces."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "none"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, (tuple, list)):
-        if value and all(isinstance(v, (tuple, list)) for v in value):
-            return ";".join("/".join(format_value(x) for x in row) for row in value)
-        return "/".join(format_value(v) for v in value)
-    return str(value)
-
-
-def parse_options(text: str, what: str, path_keys: Sequence[str] = ()) -> dict[str, Any]:
-    """``'lr=2e-4,betas=0.5/0.999'`` -> ``{'lr': 0.0002, 'betas': (0.5, 0.999)}`` (dotted keys nest)."""
-    options: dict[str, Any] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(f"{what}: option {item!r} must look like KEY=VALUE")
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?", key):
-            raise UsageError(f"{what}: bad option name {key!r} (letters, digits and _, one '.' for a mapping entry)")
-        head, _, entry = key.partition(".")
-        try:
-            value = parse_value(raw, path=head in path_keys)
-        except UsageError as error:
-            raise UsageError(f"{what}: {error}") from None
-        if entry:
-            slot = options.setdefault(head, {})
-            if not isinstance(slot, dict):
-                raise UsageError(f"{what}: {head} is given both as a value and as a mapping ({key})")
-            slot[entry] = value
-        else:
-            if isinstance(options.get(head), dict):
-                raise UsageError(f"{what}: {head} is given both as a mapping and as a value")
-            options[head] = value
-    return options
-
-
-def parse_spec(text: str, what: str, path_keys: Sequence[str] = ()) -> tuple[str, dict[str, Any]]:
-    """``'adam:lr=2e-4'`` -> ``('adam', {'lr': 0.0002})``."""
-    if not isinstance(text, str) or not text.strip():
-        raise UsageError(f"{what}: empty spec; expected NAME[:KEY=VALUE,...]")
-    name, _, rest = text.strip().partition(":")
-    name = name.strip()
-    if not name:
-        raise UsageError(f"{what}: {text!r} has no name before ':'; expected NAME[:KEY=VALUE,...]")
-    return name, parse_options(rest, f"{what} {text!r}", path_keys)
-
-
-def format_spec(name: str, options: Mapping[str, Any]) -> str:
-    """Inverse of :func:`parse_spec`."""
-    items = []
-    for key, value in options.items():
-        if isinstance(value, Mapping):
-            items += [f"{key}.{k}={format_value(v)}" for k, v in value.items()]
-        else:
-            items.append(f"{key}={format_value(value)}")
-    return name + (":" + ",".join(items) if items else "")
-
-
-# --------------------------------------------------------------------------------------------
-# Tasks, rules and the run spec
-# --------------------------------------------------------------------------------------------
-
-
-def _catalogue() -> dict[str, Callable[..., Any]]:
-    from minimax.envs.registration import GAMES, TASKS
-
-    return {**TASKS, **GAMES}
-
-
-def resolve_task(name: str) -> str:
-    """``'normal1d'``, ``'Normal1D-v0'`` or ``'minimax/Normal1D-v0'`` -> ``'Normal1D-v0'``."""
-    catalogue = _catalogue()
-    key = name.strip()
-    key = key[len("minimax/") :] if key.lower().startswith("minimax/") else key
-    for candidate in catalogue:
-        if key.lower() in (candidate.lower(), candidate.lower().rsplit("-v", 1)[0]):
-            return candidate
-    raise UsageError(f"unknown task {name!r}; expected one of: {', '.join(catalogue)} (see 'minimax list')")
-
-
-def _path_keys(factory: Callable[..., Any]) -> list[str]:
-    try:
-        parameters = inspect.signature(factory).parameters.values()
-    except (TypeError, ValueError):
-        return []
-    return [p.name for p in parameters if "Path" in str(p.annotation) or p.name in ("root", "path", "directory")]
-
-
-def _task_options(task: str, items: Sequence[str]) -> dict[str, Any]:
-    factory = _catalogue()[task]
-    options: dict[str, Any] = {}
-    for item in items:
-        options.update(parse_options(item, f"--task-option {item!r}", _path_keys(factory)))
-    reserved = {"loss", "schedule", "device", "dtype"} & set(options)
-    if reserved:
-        flag = sorted(reserved)[0]
-        raise UsageError(f"--task-option {flag}=...: use --{flag} instead")
-    return options
-
-
-def _rule_factories() -> dict[str, Callable[..., Any]]:
-    from agents import registry
-
-    return dict(registry._FACTORIES)
-
-
-def build_rule(spec: str, what: str) -> Any:
-    """An update rule from ``NAME:KEY=VALUE,...`` (with the wrappers lr_schedule, clip and ema)."""
-    import agents
-
-    name, options = parse_spec(spec, what)
-    if name.lower() not in _rule_factories():
-        raise UsageError(f"{what}: unknown update rule {name!r}; expected one of: {', '.join(agents.available())}")
-    wrappers = {k: options.pop(k) for k in RULE_WRAPPERS if k in options}
-    try:
-        rule = agents.make(name, **options)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f"{what} {spec!r}: {error}") from None
-    if wrappers and getattr(rule, "joint", False):
-        raise UsageError(f"{what} {spec!r}: {', '.join(wrappers)} apply to single-player rules, not to a joint rule")
-    try:
-        if "lr_schedule" in wrappers:
-            value = wrappers["lr_schedule"]
-            parts = value if isinstance(value, tuple) else (value,)
-            kinds = agents.lr_schedules.SCHEDULES
-            if not parts or parts[0] not in kinds or not 2 <= len(parts) <= 3 and parts[0] != "constant":
-                raise UsageError(
-                    f"{what} {spec!r}: lr_schedule must be KIND/STEPS[/END] with KIND one of {', '.join(kinds)}, "
-                    f"got {format_value(value)!r}"
-                )
-            schedule = kinds[parts[0]](*parts[1:])
-            rule = agents.with_schedule(rule, schedule, name=parts[0])
-        if "clip" in wrappers:
-            rule = agents.clipped(rule, wrappers["clip"])
-        if "ema" in wrappers:
-            decay = wrappers["ema"]
-            rule = agents.averaged(rule, None if decay == "uniform" else decay)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f"{what} {spec!r}: {error}") from None
-    return rule
-
-
-def build_run(spec: Mapping[str, Any]) -> tuple[Any, Any]:
-    """The env and the update rules a run spec describes (``run.json``)."""
-    from minimax.envs.registration import GAMES, make_aec, make_parallel
-
-    import torch
-
-    from minimax.core.losses import make_loss
-    from minimax.core.schedules import make_schedule
-
-    task = resolve_task(spec["task"])
-    factory = _catalogue()[task]
-    kwargs = dict(_task_options(task, spec.get("task_options", [])))
-    if spec.get("loss") is not None:
-        if task in GAMES:
-            raise UsageError(f"--loss: {task} is a payoff game (its losses are f and -f); it takes no loss family")
-        try:
-            make_loss(spec["loss"])
-        except (TypeError, ValueError) as error:
-            raise UsageError(f"--loss {spec['loss']!r}: {error}") from None
-        kwargs["loss"] = spec["loss"]
-    if spec.get("schedule") is not None:
-        if spec["env"] != "aec":
-            raise UsageError("--schedule is for --env aec; the parallel env always moves both players at once")
-        try:
-            make_schedule(spec["schedule"])
-        except (TypeError, ValueError) as error:
-            raise UsageError(f"--schedule {spec['schedule']!r}: {error}") from None
-        kwargs["schedule"] = spec["schedule"]
-    device = spec.get("device", "cpu")
-    try:
-        torch.empty(0, device=device)
-    except Exception as error:  # an unknown device type, or one this torch build or machine lacks
-        raise UsageError(f"--device {device!r}: {str(error).splitlines()[0]}") from None
-    kwargs["device"] = device
-    if spec.get("dtype"):
-        kwargs["dtype"] = spec["dtype"]
-    make = make_aec if spec["env"] == "aec" else make_parallel
-    try:
-        env = make(factory, **kwargs)
-    except (TypeError, ValueError, RuntimeError, FileNotFoundError) as error:
-        given = " ".join(f"-o {item}" for item in spec.get("task_options", []))
-        raise UsageError(f"cannot build {task} ({spec['env']} env{', ' + given if given else ''}): {error}") from None
-    if spec.get("joint"):
-        if spec["env"] != "parallel":
-            raise UsageError("--joint needs --env parallel (a joint rule moves both players at once)")
-        rule = build_rule(spec["joint"], "--joint")
-        if not getattr(rule, "joint", False):
-            raise UsageError(f"--joint {spec['joint']!r}: {type(rule).__name__} is a single-player rule; "
-                             "give it with --rule/--discriminator/--generator")  # fmt: skip
-        return env, rule
-    rules = {}
-    for player in ("discriminator", "generator"):
-        rule = build_rule(spec[player], f"--{player}")
-        if getattr(rule, "joint", False):
-            raise UsageError(
-                f"--{player} {spec[player]!r}: {type(rule).__name__} is a joint rule that moves both players; "
-                "give it with --joint (and --env parallel)"
-            )
-        rules[player] = rule
-    return env, rules
-
-
 # --------------------------------------------------------------------------------------------
 # The parser
 # --------------------------------------------------------------------------------------------
@@ -369,30 +100,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # the usage, the bad value, what was expected; exit 2
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(name: str) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1, got {text!r}")
-        return value
-
-    convert.__name__ = name
-    return convert
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0, got {text!r}")
-    return value
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -414,44 +121,7 @@ def make_parser() -> argparse.ArgumentParser:
         "metrics as DIR/metrics.jsonl (one row per iteration, flushed as the run goes).",
         epilog=EPILOG_TRAIN, formatter_class=formatter,
     )  # fmt: skip
-    train.add_argument("task", metavar="TASK", help="a task or game: Normal1D, MNIST, FashionMNIST, DiracGAN, "
-                       "LinearWGAN, Ring8, Grid25, Bilinear, Saddle (case-insensitive; 'minimax list' has them all)")
-    game = train.add_argument_group("the game")
-    game.add_argument("-o", "--task-option", action="append", default=[], metavar="KEY=VALUE",
-                      help="a task option, repeatable: -o mean=4 -o std=1.25 -o g_activations=elu/sigmoid")
-    game.add_argument("--env", choices=("aec", "parallel"), default=None,
-                      help="aec: turn-based, any --schedule (default); parallel: simultaneous moves (default with --joint)")
-    game.add_argument("--schedule", metavar="SPEC", help="who moves when (aec env): alternating:k=5, "
-                      "alternating:k=1,split=true, simultaneous")
-    game.add_argument("--loss", metavar="SPEC", help="loss family and options: minimax, non-saturating, wasserstein:gp=10, "
-                      "hinge, least-squares, non-saturating:r1=1,noise=0.1")
-    players = train.add_argument_group("update rules")
-    players.add_argument("--rule", metavar="SPEC", default=DEFAULT_RULE,
-                         help=f"the rule of both players, each its own instance (default {DEFAULT_RULE})")
-    players.add_argument("--discriminator", "-D", metavar="SPEC", help="the discriminator's rule (overrides --rule)")
-    players.add_argument("--generator", "-G", metavar="SPEC", help="the generator's rule (overrides --rule)")
-    players.add_argument("--joint", metavar="SPEC", help="one game-aware rule for both players: extragradient:lr=0.1, "
-                         "past-extragradient, consensus:lr=0.1,gamma=1, sga, cgd (implies --env parallel)")
-    run = train.add_argument_group("the run")
-    run.add_argument("--iterations", "-n", type=_positive_int("iterations"), default=1000,
-                     help="schedule cycles to play (default 1000)")
-    run.add_argument("--seed", type=_seed, default=0, help="seeds weights, data and noise (default 0)")
-    run.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps (default cpu)")
-    run.add_argument("--dtype", choices=("float32", "float64"), default=None, help="the game's dtype (default float32)")
-    run.add_argument("--threads", type=_positive_int("threads"), default=None,
-                     help="torch CPU threads (default torch's; recorded: a resume uses the same, for bitwise results)")
-    out = train.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", help="the run directory (default runs/TASK-seedS-DATE-TIME)")
-    out.add_argument("--overwrite", action="store_true", help="replace a run already in DIR")
-    out.add_argument("--checkpoint-every", type=_positive_int("checkpoint-every"), default=None, metavar="N",
-                     help="checkpoint every N iterations (default: iterations/10, at least 1); always at the end")
-    out.add_argument("--keep", type=_positive_int("keep"), default=2, metavar="K", help="checkpoints kept (default 2)")
-    out.add_argument("--log-every", type=_positive_int("log-every"), default=1, metavar="N",
-                     help="write metrics rows every N iterations (default 1; each write is flushed)")
-    out.add_argument("--csv", action="store_true", help="also write DIR/metrics.csv")
-    out.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
-                     help="TensorBoard scalars in DIR/tensorboard (default: when tensorboard is installed)")
-    _progress_option(out)
+    runs.add_train_arguments(train)
 
     resume = commands.add_parser(
         "resume", help="continue a run from its newest checkpoint",
@@ -461,9 +131,9 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )  # fmt: skip
     resume.add_argument("dir", metavar="DIR", help="a run directory made by 'minimax train'")
-    resume.add_argument("--iterations", "-n", type=_positive_int("iterations"), default=None,
+    resume.add_argument("--iterations", "-n", type=positive_int("iterations"), default=None,
                         help="a new total (extends the run); default: the run's own")
-    _progress_option(resume)
+    runs.progress_option(resume)
 
     evaluate = commands.add_parser(
         "eval", help="final metrics of a run, from its newest checkpoint",
@@ -473,7 +143,7 @@ def make_parser() -> argparse.ArgumentParser:
         formatter_class=formatter,
     )  # fmt: skip
     evaluate.add_argument("dir", metavar="DIR", help="a run directory")
-    evaluate.add_argument("--samples", type=_positive_int("samples"), default=10000,
+    evaluate.add_argument("--samples", type=positive_int("samples"), default=10000,
                           help="generator samples for the distances (default 10000)")
     evaluate.add_argument("--checkpoint", metavar="FILE", help="a given checkpoint instead of the newest")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
@@ -503,20 +173,20 @@ def make_parser() -> argparse.ArgumentParser:
                       help="a task with its -o options, repeatable: Normal1D:hidden=4,d_hidden=4")
     grid.add_argument("--rule", action="append", metavar="SPEC", help="a rule for both players, repeatable: adam:lr=1e-3")
     grid.add_argument("--schedule", action="append", metavar="SPEC", help="a schedule, repeatable: alternating:k=5")
-    grid.add_argument("--seeds", type=_seed, nargs="+", metavar="S", help="seeds: --seeds 0 1 2")
-    grid.add_argument("--iterations", "-n", type=_positive_int("iterations"), help="iterations of every run")
+    grid.add_argument("--seeds", type=seed_number, nargs="+", metavar="S", help="seeds: --seeds 0 1 2")
+    grid.add_argument("--iterations", "-n", type=positive_int("iterations"), help="iterations of every run")
     grid.add_argument("--train-arg", action="append", default=[], metavar="ARG",
                       help="more 'minimax train' options for every run, repeatable: --train-arg=--loss "
                       "--train-arg=non-saturating")
     where = sweep.add_argument_group("where the runs go")
     where.add_argument("--backend", choices=("local", "ray"), default="local",
                        help="local: a process pool on this machine (default); ray: Ray tasks (pip install ray)")
-    where.add_argument("--workers", type=_positive_int("workers"), default=1,
+    where.add_argument("--workers", type=positive_int("workers"), default=1,
                        help="processes in the local pool / CPUs of a local Ray (default 1)")
     where.add_argument("--retries", type=int, default=2, metavar="R",
                        help="retries of a run whose worker died (default 2); the retry resumes from its checkpoint")
     where.add_argument("--address", metavar="ADDR", help="a Ray cluster (ray://HOST:10001 or auto); default a local Ray")
-    where.add_argument("--threads", type=_positive_int("threads"), default=1,
+    where.add_argument("--threads", type=positive_int("threads"), default=1,
                        help="torch threads per run (default 1)")
 
     listing = commands.add_parser(
@@ -530,15 +200,10 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _progress_option(group: Any) -> None:
-    group.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="a progress bar on stderr (default: when stderr is a terminal)")  # fmt: skip
-
-
 def _version() -> str:
-    from minimax import __version__
+    from minimax.utils.version import VERSION
 
-    return __version__
+    return VERSION
 
 
 # --------------------------------------------------------------------------------------------
@@ -546,297 +211,64 @@ def _version() -> str:
 # --------------------------------------------------------------------------------------------
 
 
-class _Stop:
-    """SIGTERM/SIGINT ask the run to stop after the current iteration (with a checkpoint)."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Stop:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:  # a second signal: stop now
-            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
-            raise KeyboardInterrupt
-        self.signal = signum
-        print(f"\nminimax: {signal.Signals(signum).name}: stopping after this iteration (with a checkpoint)",
-              file=sys.stderr)  # fmt: skip
-
-    def __call__(self) -> bool:
-        return self.signal is not None
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
-def _our_files(directory: Path) -> list[Path]:
-    from minimax.training import checkpoint as ckpt
-    from minimax.training import runlog
-
-    names = {ckpt.RUN_SPEC, runlog.JSONL, runlog.CSV, "summary.json", "curves.png"}
-    found = [p for p in directory.iterdir() if p.name in names or p.name.startswith("checkpoint-")]
-    return found + ([directory / runlog.TENSORBOARD] if (directory / runlog.TENSORBOARD).is_dir() else [])
-
-
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    spec, out, env, rules = prepare_train(args)
+    spec, out, env, rules = runs.prepare_train(args)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file, not a directory")
-    if out.is_dir() and _our_files(out):
+    if out.is_dir() and runs.run_files(out):
         if not args.overwrite:
             raise UsageError(
-                f"--out {str(out)!r} already holds a run ({', '.join(sorted(p.name for p in _our_files(out))[:3])}, ...); "
-                f"continue it with 'minimax resume {out}', or pass --overwrite to replace it"
+                f"--out {str(out)!r} already holds a run ({', '.join(sorted(p.name for p in runs.run_files(out))[:3])}, "
+                f"...); continue it with 'minimax resume {out}', or pass --overwrite to replace it"
             )
         import shutil
 
-        for path in _our_files(out):
+        for path in runs.run_files(out):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    return _run(spec, out, env, rules, args.progress, resume=False)
+    return _report(runs.train_run(spec, out, env, rules, args.progress), spec, out)
 
 
-def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, Any]:
-    """The run spec (``run.json``), the run directory, the env and the rules that ``minimax train`` options give.
-
-    Every value is checked (a :class:`UsageError` otherwise); nothing is written. ``minimax sweep`` uses it
-    to turn each grid point into the same run spec as ``minimax train``.
-    """
-    task = resolve_task(args.task)
-    env_kind = args.env or ("parallel" if args.joint else "aec")
-    if args.joint and args.env == "aec":
-        raise UsageError("--joint needs --env parallel (a joint rule moves both players at once)")
-    if args.joint and (args.discriminator or args.generator):
-        raise UsageError("give either --joint or --discriminator/--generator, not both")
-    if args.schedule is not None and env_kind != "aec":
-        raise UsageError("--schedule is for --env aec; the parallel env always moves both players at once")
-    checkpoint_every = args.checkpoint_every or max(1, args.iterations // 10)
-    out = Path(args.out) if args.out else Path("runs") / f"{task.rsplit('-v', 1)[0]}-seed{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-    spec: dict[str, Any] = {
-        "minimax_run": RUN_SPEC_VERSION,
-        "task": f"minimax/{task}",
-        "task_options": list(args.task_option),
-        "env": env_kind,
-        "schedule": args.schedule,
-        "loss": args.loss,
-        "discriminator": None if args.joint else (args.discriminator or args.rule),
-        "generator": None if args.joint else (args.generator or args.rule),
-        "joint": args.joint,
-        "seed": args.seed,
-        "iterations": args.iterations,
-        "device": args.device,
-        "dtype": args.dtype,
-        "threads": args.threads,
-        "checkpoint_every": checkpoint_every,
-        "keep": args.keep,
-        "log_every": args.log_every,
-        "csv": args.csv,
-        "tensorboard": args.tensorboard,
-        "command": shlex.join(["minimax", *getattr(args, "argv", [])]),
-    }
-    _set_threads(spec)
-    import torch
-
-    spec["threads"] = torch.get_num_threads()  # recorded, so that a resume elsewhere computes the same way
-    if not args.joint and not (args.discriminator and args.generator):
-        build_rule(args.rule, "--rule")
-    env, rules = build_run(spec)  # every value is checked before anything is written
-    spec["parsed"] = _parsed(spec)
-    return spec, out, env, rules
-
-
-def _set_threads(spec: Mapping[str, Any]) -> None:
-    import torch
-
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
-
-
-def _parsed(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The spec's strings as parsed (for people reading run.json; the strings are what rebuilds the run)."""
-    parsed: dict[str, Any] = {"task_options": _task_options(resolve_task(spec["task"]), spec.get("task_options", []))}
-    for key in ("discriminator", "generator", "joint"):
-        if spec.get(key):
-            name, options = parse_spec(spec[key], f"--{key}")
-            parsed[key] = {"rule": name, "options": options}
-    from minimax.training.checkpoint import jsonable
-
-    return jsonable(parsed)
-
-
-def _run(spec: dict[str, Any], out: Path, env: Any, rules: Any, progress: bool | None, resume: bool) -> int:
-    import minimax
-    from minimax.training import checkpoint as ckpt
-    from minimax.training.runlog import RunLog
-
-    log = RunLog(out, csv=bool(spec.get("csv")), tensorboard=spec.get("tensorboard"))
-    show = sys.stderr.isatty() if progress is None else progress
-    with _Stop() as stop:
-        try:
-            history = minimax.train(
-                env, rules, int(spec["iterations"]), seed=int(spec["seed"]), progress=show,
-                description=Path(out).name, checkpoint_dir=out, checkpoint_every=int(spec["checkpoint_every"]),
-                keep_checkpoints=int(spec.get("keep", 2)), resume=resume, log=log,
-                log_every=int(spec.get("log_every", 1)), run_spec=spec, stop=stop,
-            )  # fmt: skip
-        finally:
-            log.close()
-    summary = {"directory": str(out), **{k: v for k, v in history.to_dict().items() if k != "metrics"},
-               "final": {k: _finite(v[-1]) if len(v) else None for k, v in history.metrics.items()},
-               "checkpoint": str(ckpt.latest(out))}  # fmt: skip
-    from minimax.utils.files import atomic_write
-
-    atomic_write(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    if stop.signal is not None:
-        print(f"stopped at iteration {history.iterations} of {spec['iterations']} ({signal.Signals(stop.signal).name}); "
-              f"checkpoint saved: continue with 'minimax resume {out}'", file=sys.stderr)  # fmt: skip
-        return 128 + stop.signal
-    _print_summary(history, spec, out)
-    return 0
-
-
-def _finite(x: Any) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _print_summary(history: Any, spec: Mapping[str, Any], out: Path) -> None:
-    status = (f"diverged: {history.reason}" if history.terminated else "truncated (max steps)" if history.truncated
-              else "finished")  # fmt: skip
+def _report(result: runs.RunResult, spec: Mapping[str, Any], out: Path) -> int:
+    history = result.history
+    if result.signal is not None:
+        print(f"stopped at iteration {history.iterations} of {spec['iterations']} "
+              f"({signal.Signals(result.signal).name}); checkpoint saved: continue with 'minimax resume {out}'",
+              file=sys.stderr)  # fmt: skip
+        return 128 + result.signal
+    status = (f"diverged: {history.reason}" if history.terminated.any() else "truncated (max steps)"
+              if history.truncated else "finished")  # fmt: skip
     print(f"{out}: {status} after {history.iterations} of {spec['iterations']} iterations "
-          f"({history.moves} moves, {history.wall_time:.1f} s)")  # fmt: skip
+          f"({int(history.moves.sum())} moves, {history.wall_time:.1f} s)")  # fmt: skip
     if history.iterations:
-        last = {k: v[-1] for k, v in history.metrics.items()}
+        last = {k: v[-1] for k, v in history.game(0).items()}
         print("  last iteration: " + ", ".join(f"{k} {_fmt(v)}" for k, v in last.items()))
+    return 0
 
 
 def _fmt(x: Any) -> str:
     return "nan" if x is None or not math.isfinite(float(x)) else f"{float(x):.6g}"
 
 
-def _load_spec(directory: Path) -> dict[str, Any]:
-    from minimax.training import checkpoint as ckpt
-
-    if not directory.is_dir():
-        raise UsageError(f"DIR {str(directory)!r} is not a directory")
-    try:
-        spec = ckpt.read_run_spec(directory)
-    except FileNotFoundError as error:
-        try:
-            found = ckpt.load_latest(directory)
-        except ckpt.CheckpointError:
-            found = None
-        if found is None or not found.run_spec:
-            raise UsageError(str(error)) from None
-        spec = dict(found.run_spec)
-        print(f"{directory}: run.json is missing; using the run spec saved in {found.path.name}", file=sys.stderr)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if spec.get("made_by") == "minimax.train (Python)":
-        raise UsageError(f"{directory / ckpt.RUN_SPEC} describes a run started from Python with minimax.train: rebuild "
-                         "its env and rules in Python and call minimax.train(..., checkpoint_dir=DIR, resume=True)")  # fmt: skip
-    if spec.get("minimax_run") != RUN_SPEC_VERSION:
-        raise UsageError(f"{directory / ckpt.RUN_SPEC}: run spec version {spec.get('minimax_run')!r}, this minimax "
-                         f"reads version {RUN_SPEC_VERSION}")  # fmt: skip
-    missing = [k for k in ("task", "env", "seed", "iterations", "checkpoint_every") if k not in spec]
-    if missing:
-        raise UsageError(f"{directory / ckpt.RUN_SPEC}: the run spec lacks {', '.join(missing)}")
-    return spec
-
-
 def cmd_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from minimax.training import checkpoint as ckpt
-
     out = Path(args.dir)
-    spec = _load_spec(out)
-    _set_threads(spec)
-    env, rules = build_run(spec)
-    newest = ckpt.latest(out)
-    if newest is None:
-        print(f"{out}: no checkpoint yet; starting the run from iteration 0", file=sys.stderr)
-    if args.iterations is not None:
-        if newest is not None:
-            try:
-                at = ckpt.load(newest).iteration
-            except ckpt.CheckpointError:
-                at = 0
-            if args.iterations < at:
-                raise UsageError(f"--iterations {args.iterations} is below the checkpoint's iteration {at}")
-        spec["iterations"] = args.iterations
-    return _run(spec, out, env, rules, args.progress, resume=True)
-
-
-def _checkpoint_for(directory: Path, given: str | None) -> Any:
-    from minimax.training import checkpoint as ckpt
-
-    if given:
-        return ckpt.load(given)
-    found = ckpt.load_latest(directory)
-    if found is None:
-        raise UsageError(f"{directory}: no checkpoint yet (the run has not reached its first one)")
-    return found
+    result = runs.resume_run(out, args.iterations, args.progress)
+    return _report(result, {"iterations": args.iterations or runs.load_spec(out)["iterations"]}, out)
 
 
 def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import numpy as np
-    import torch
-
-    from minimax.training import checkpoint as ckpt
-    from minimax.tasks.normal1d import Normal1D
-
     out = Path(args.dir)
-    spec = _load_spec(out)
-    env, _ = build_run(spec)
-    found = _checkpoint_for(out, args.checkpoint)
-    ckpt.restore(env, None, found)
-    history = found.history
-    report: dict[str, Any] = {
-        "directory": str(out),
-        "checkpoint": str(found.path),
-        "task": spec["task"],
-        "iteration": found.iteration,
-        "iterations": spec["iterations"],
-        "status": ("diverged" if history.terminated else "truncated" if history.truncated
-                   else "finished" if found.iteration >= int(spec["iterations"]) else "in progress"),  # fmt: skip
-        "reason": history.reason,
-        "moves": history.moves,
-        "wall_time": history.wall_time,
-    }
-    n = history.iterations
-    tail = max(1, n // 10)
-    report["final"] = {k: _finite(v[-1]) if n else None for k, v in history.metrics.items()}
-    report["mean_last_10pct"] = {k: _finite(np.nanmean(v[-tail:])) if n and np.isfinite(v[-tail:]).any() else None
-                                 for k, v in history.metrics.items()}  # fmt: skip
-    task = getattr(env.game, "task", None)
-    if isinstance(task, Normal1D):
-        from minimax.eval.metrics import distances
-
-        samples = env.game.generate(args.samples, torch.Generator(env.game.device).manual_seed(0)).reshape(-1)
-        if torch.isfinite(samples).all():
-            target = None if task.analytic else task.samples
-            report["target"] = {"mean": task.mean, "std": task.std, "samples": args.samples,
-                                **distances(samples, task.mean, task.std, reference=target)}  # fmt: skip
-        else:
-            report["target"] = {"error": "the generator outputs non-finite values"}
-    sizes = {p: env.game.players[p].size for p in env.game.players}
-    if sum(sizes.values()) <= 8:
-        report["parameters"] = {p: env.game.parameters(p).tolist() for p in env.game.players}
+    report = runs.evaluate_run(out, args.samples, args.checkpoint)
+    tail = report.pop("tail")
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{out}: {spec['task']}, checkpoint at iteration {found.iteration} of {spec['iterations']} "
-          f"({Path(found.path).name}); {report['status']}" + (f": {history.reason}" if history.reason else ""))  # fmt: skip
-    if n:
+    print(f"{out}: {report['task']}, checkpoint at iteration {report['iteration']} of {report['iterations']} "
+          f"({Path(report['checkpoint']).name}); {report['status']}"
+          + (f": {report['reason']}" if report["reason"] else ""))  # fmt: skip
+    if report["final"]:
         print(f"  {'metric':<26}{'last':>14}{f'mean of last {tail}':>22}")
-        for k in history.metrics:
+        for k in report["final"]:
             print(f"  {k:<26}{_fmt(report['final'][k]):>14}{_fmt(report['mean_last_10pct'][k]):>22}")
     if "target" in report:
         t = report["target"]
@@ -934,7 +366,7 @@ def listing() -> dict[str, Any]:
     def first_line(obj: Any) -> str:
         return (inspect.getdoc(obj) or "").strip().splitlines()[0] if inspect.getdoc(obj) else ""
 
-    factories = _rule_factories()
+    factories = runs.rule_factories()
     return {
         "tasks": {f"minimax/{k}": {"kind": "task", "about": first_line(f), "options": _signature(f)} for k, f in TASKS.items()}
         | {f"minimax/{k}": {"kind": "payoff game", "about": first_line(f), "options": _signature(f, ("device", "dtype"))}

@@ -1,11 +1,12 @@
-"""Sweeps: a grid of tasks x rules x schedules x seeds, one ``minimax train`` run per grid point.
+"""Sweeps: a grid of tasks x rules x schedules x seeds, one run per grid point.
 
 A sweep spec (a JSON file, or lists on the command line) expands to run specs, each the very
-run spec ``minimax train`` writes to ``run.json`` (built by :func:`minimax.cli.prepare_train`),
+run spec ``minimax train`` writes to ``run.json`` (built by :func:`minimax.runs.prepare_train`),
 and each run lives in ``OUT/<run-name>/`` with a name made from its grid point. A run is played
-through the ``minimax train``/``minimax resume`` code path, so a run that is interrupted (its
-worker killed, the machine rebooted) continues from its newest checkpoint when it is retried or
-when the sweep is started again; runs already finished are skipped.
+by the run layer (:func:`minimax.runs.train_run`, :func:`minimax.runs.resume_run`: what
+``minimax train`` and ``minimax resume`` call), so a run that is interrupted (its worker killed,
+the machine rebooted) continues from its newest checkpoint when it is retried or when the sweep
+is started again; runs already finished are skipped.
 
 Backends:
 
@@ -38,12 +39,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import math
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -53,6 +54,19 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from minimax.runs import (
+    UsageError,
+    build_run,
+    evaluate_run,
+    parse_train_args,
+    prepare_train,
+    resume_run,
+    run_files,
+    run_status,
+    set_threads,
+    train_run,
+)
 
 SWEEP_JSON = "sweep.json"
 SWEEP_MD = "sweep.md"
@@ -175,10 +189,7 @@ def expand(sweep: SweepSpec, out: str | os.PathLike[str], threads: int | None = 
     command line) and ``spec`` (the run spec ``minimax train`` would write to ``run.json``). Every grid
     point is checked here, so a bad value stops the sweep before any run starts.
     """
-    from minimax import cli
-
     out = Path(out)
-    parser = cli.make_parser()
     runs: list[dict[str, Any]] = []
     names: dict[str, int] = {}
     for task in sweep.tasks:
@@ -198,12 +209,10 @@ def expand(sweep: SweepSpec, out: str | os.PathLike[str], threads: int | None = 
                             "--iterations", str(sweep.iterations),
                             *(["--threads", str(threads)] if threads else []), *sweep.train_args,
                             "--out", str(directory)]  # fmt: skip
-                    args = _parse(parser, argv, name)
-                    args.argv = argv
                     try:
-                        spec, _, _, _ = cli.prepare_train(args)
-                    except cli.UsageError as error:
-                        raise SweepError(f"run {name}: {error}") from None
+                        spec, _, _, _ = prepare_train(parse_train_args(argv[1:]))
+                    except UsageError as error:
+                        raise SweepError(f"run {name}: {error} ({' '.join(argv)})") from None
                     runs.append({"name": name, "dir": str(directory),
                                  "point": {"task": task, "rule": _rule_label(rule), "schedule": schedule or "default",
                                            "seed": seed},
@@ -211,41 +220,9 @@ def expand(sweep: SweepSpec, out: str | os.PathLike[str], threads: int | None = 
     return runs
 
 
-def _parse(parser: Any, argv: list[str], name: str) -> Any:
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            return parser.parse_args(argv)
-    except SystemExit:
-        message = stderr.getvalue().strip().splitlines()
-        raise SweepError(f"run {name}: {message[-1] if message else 'bad options'} ({' '.join(argv)})") from None
-
-
 # --------------------------------------------------------------------------------------------
 # One run (in a worker process)
 # --------------------------------------------------------------------------------------------
-
-
-def run_status(directory: str | os.PathLike[str]) -> str:
-    """``finished`` (played to the end, or diverged), ``partial`` (started) or ``new``."""
-    from minimax.training import checkpoint as ckpt
-
-    directory = Path(directory)
-    try:
-        spec = json.loads((directory / ckpt.RUN_SPEC).read_text())
-    except (OSError, ValueError):
-        return "partial" if directory.is_dir() and any(directory.iterdir()) else "new"
-    total = int(spec.get("iterations", 0))
-    try:
-        summary = json.loads((directory / "summary.json").read_text())
-        if summary.get("terminated") or summary.get("truncated") or int(summary.get("iterations", -1)) >= total:
-            return "finished"
-    except (OSError, ValueError):
-        pass
-    newest = ckpt.latest(directory)  # no summary (killed while writing it): the final checkpoint tells
-    if newest is not None and newest == ckpt.checkpoint_path(directory, total):
-        return "finished"
-    return "partial"
 
 
 def _attempts(directory: Path) -> list[dict[str, Any]]:
@@ -285,13 +262,12 @@ def _kill_hook(hook: str | None, name: str) -> Any:
 
 
 def run_one(run: Mapping[str, Any], attempt: int = 1, kill_hook: str | None = None) -> dict[str, Any]:
-    """Play one run to its end: ``minimax train`` in a new directory, ``minimax resume`` in a started one.
+    """Play one run to its end: trained in a new directory, resumed in a started one (the run layer).
 
     Returns ``{"name", "rc", "status", "attempt", "start_iteration"}``; a finished run is skipped
     (``status`` ``skipped``). Output goes to ``DIR/sweep-run.log``.
     """
     from minimax.training import checkpoint as ckpt
-    from minimax import cli
 
     directory = Path(run["dir"])
     if run_status(directory) == "finished":
@@ -306,15 +282,14 @@ def run_one(run: Mapping[str, Any], attempt: int = 1, kill_hook: str | None = No
         file.write(json.dumps(record) + "\n")
         file.flush()
         os.fsync(file.fileno())
-    argv = (["resume", str(directory), "--no-progress"] if started
-            else [*run["argv"], "--overwrite", "--no-progress"])  # fmt: skip
     with open(directory / RUN_LOG, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-        print(f"--- attempt {attempt} (pid {os.getpid()}): minimax {' '.join(argv)}", flush=True)
+        print(f"--- attempt {attempt} (pid {os.getpid()}): {'resume' if started else 'train'} {run['name']}", flush=True)
         with _kill_hook(kill_hook, run["name"]):
             try:
-                rc = cli.main(argv)
-            except SystemExit as exit_:  # a usage error
-                rc = exit_.code if isinstance(exit_.code, int) else 1
+                rc = _play(run, directory, started)
+            except UsageError as error:
+                print(f"minimax sweep: error: {error}", flush=True)
+                rc = 2
             except Exception as error:  # noqa: BLE001 - reported in the table, retried by the caller
                 print(f"minimax sweep: {type(error).__name__}: {error}", flush=True)
                 rc = 1
@@ -324,21 +299,32 @@ def run_one(run: Mapping[str, Any], attempt: int = 1, kill_hook: str | None = No
     return {"name": run["name"], "rc": rc, "status": status, "attempt": attempt, "start_iteration": start}
 
 
+def _play(run: Mapping[str, Any], directory: Path, started: bool) -> int:
+    """Train the run (a new directory) or resume it (a started one); 0, or 128 + the signal that stopped it."""
+    if started:
+        result = resume_run(directory, progress=False)
+    else:
+        spec = dict(run["spec"])
+        for path in run_files(directory):  # what an earlier attempt left before its run.json (none, usually)
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        set_threads(spec)
+        env, rules = build_run(spec)
+        result = train_run(spec, directory, env, rules, progress=False)
+    return 0 if result.signal is None else 128 + result.signal
+
+
 def _is_normal1d(run: Mapping[str, Any]) -> bool:
     return "normal1d" in str(run["spec"].get("task", "")).lower()
 
 
 def _evaluate(directory: Path, samples: int = 10000) -> dict[str, Any] | None:
-    """``minimax eval --json`` of the run, kept as DIR/eval.json (cheap for Normal1D)."""
-    from minimax import cli
+    """The run's evaluation (:func:`minimax.runs.evaluate_run`), kept as DIR/eval.json (cheap for Normal1D)."""
     from minimax.utils.files import atomic_write
 
-    buffer = io.StringIO()
     try:
-        with contextlib.redirect_stdout(buffer):
-            rc = cli.main(["eval", str(directory), "--json", "--samples", str(samples)])
-        report = json.loads(buffer.getvalue()) if rc == 0 else None
-    except (SystemExit, ValueError):
+        report = evaluate_run(directory, samples)
+        report.pop("tail", None)
+    except (UsageError, ValueError, OSError):
         report = None
     if report is not None:
         atomic_write(directory / EVAL_JSON, (json.dumps(report, indent=2) + "\n").encode())

@@ -55,7 +55,7 @@ def test_an_averaged_generator_is_what_gets_judged() -> None:
 
     rule = convergence.NeuralRule("ema", convergence.averaged_pair("sgd", 0.5, lr=0.05))
     env, history, average = convergence.play(rule, "minimax/Normal1D-v0", 5, 0, False, hidden=4, batch_size=16)
-    live = env.game.parameters("generator")
+    live = env.game.parameters("generator")[0]  # the lone game
     assert history.iterations == 5 and average is not None and average.shape == live.shape
     assert not torch.equal(average, live)
     plain = convergence.NeuralRule("plain", convergence.pair("sgd", lr=0.05))

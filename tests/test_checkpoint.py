@@ -79,11 +79,11 @@ def rule_states(rules) -> list[torch.Tensor]:
 def assert_same_run(env_a, rules_a, hist_a, env_b, rules_b, hist_b) -> None:
     for p in minimax.PLAYERS:
         assert torch.equal(env_a.game.parameters(p), env_b.game.parameters(p)), f"{p} parameters differ"
-        for (name, x), (_, y) in zip(env_a.game.players[p].module.named_buffers(), env_b.game.players[p].module.named_buffers()):
-            assert torch.equal(x, y), f"{p} buffer {name} differs"
+        for name, x in env_a.game.buffers[p].items():
+            assert torch.equal(x, env_b.game.buffers[p][name]), f"{p} buffer {name} differs"
     states_a, states_b = rule_states(rules_a), rule_states(rules_b)
     assert len(states_a) == len(states_b) and all(torch.equal(x, y) for x, y in zip(states_a, states_b)), "rule state differs"
-    assert hist_a.iterations == hist_b.iterations and hist_a.moves == hist_b.moves
+    assert hist_a.iterations == hist_b.iterations and np.array_equal(hist_a.moves, hist_b.moves)
     for name in hist_a.metrics:
         np.testing.assert_array_equal(hist_a[name], hist_b[name], err_msg=name)
 
@@ -122,12 +122,28 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(config, tmp_path) -
     assert_same_run(*reference, *resumed)
 
 
+def _spoil_state(change):
+    """Change one piece of the env's state through its state_dict, and load it back."""
+
+    def spoil(env, rules):
+        state = env.state_dict()
+        change(state)
+        env.load_state_dict(state)
+
+    return spoil
+
+
+def _reshuffled(state):
+    task = state["match"]["game"]["tasks"][0]
+    task["_order"] = None if task["_order"] is None else task["_order"].flip(0)
+
+
 SABOTAGE = {
-    "noise stream": lambda env, rules: env.game.noise_rng.manual_seed(0),
-    "data stream": lambda env, rules: env.game.data_rng.manual_seed(0),
-    "training-set order": lambda env, rules: setattr(env.game.task, "_order", None),
+    "noise stream": lambda env, rules: env.game.noise_rngs[0].manual_seed(0),
+    "data stream": lambda env, rules: env.game.data_rngs[0].manual_seed(0),
+    "training-set order": _spoil_state(_reshuffled),
     "rule state": lambda env, rules: rules["generator"].reset(),
-    "turn's minibatch": lambda env, rules: setattr(env, "_batch", env.game.sample(part=env._batch.part)),
+    "turn's minibatch": _spoil_state(lambda state: [b["real"].add_(0.5) for b in state["match"]["batches"].values()]),
     "parameters": lambda env, rules: env.game.parameters("generator").add_(1e-7),
 }
 
@@ -162,7 +178,7 @@ def test_save_load_restore_mid_cycle(tmp_path) -> None:
         player = a.agent_selection
         a.step(rules_a[player].act(a.observe(player)))
     a.observe("generator")
-    assert a._pending and a._evaluations
+    assert a.match.pending and a.match.evaluations
     path = ckpt.save(tmp_path / "mid.ckpt", a, rules_a)
     ckpt.restore(b, rules_b, ckpt.load(path))
     for _ in range(9):
@@ -173,7 +189,7 @@ def test_save_load_restore_mid_cycle(tmp_path) -> None:
         assert torch.equal(a.rewards[player], b.rewards[player])
     for p in minimax.PLAYERS:
         assert torch.equal(a.game.parameters(p), b.game.parameters(p))
-    assert a._moves == b._moves == 14
+    assert a.steps == b.steps == 14
     assert a.np_random.integers(1 << 62) == b.np_random.integers(1 << 62)  # the env's own stream too
 
 
@@ -208,7 +224,8 @@ CORRUPTIONS = {
     "truncated": (lambda d: d[: len(d) // 2], "truncated or padded"),
     "padded": (lambda d: d + b"\0" * 10, "truncated or padded"),
     "torn header": (lambda d: d[: len(ckpt.MAGIC) + 5], "unreadable header"),
-    "newer format": (lambda d: _with_header(d, format=2), "format version 2, this minimax reads version 1 (written by a newer minimax)"),
+    "newer format": (lambda d: _with_header(d, format=3), "format version 3, this minimax reads version 2 (written by a newer minimax)"),
+    "minimax 0.1's format": (lambda d: _with_header(d, format=1), "format version 1, this minimax reads version 2"),
     "unknown format": (lambda d: _with_header(d, format="x"), "format version 'x'"),
     "header without sizes": (lambda d: _with_header(d, meta_bytes=None), "header lacks sizes or checksum"),
 }  # fmt: skip
@@ -258,13 +275,13 @@ def test_foreign_checkpoints_are_refused_and_change_nothing(case, saved) -> None
     env, rules = pettingzoo.make(kind, env_id, **options), rules_factory()
     env.reset(seed=1)
     before = {p: env.game.parameters(p).clone() for p in minimax.PLAYERS}
-    rng_before = env.game.noise_rng.get_state()
+    rng_before = env.game.noise_rngs[0].get_state()
     with pytest.raises(ckpt.CheckpointError) as error:
         ckpt.restore(env, rules, ckpt.load(saved))
     assert message in str(error.value) and str(saved) in str(error.value), str(error.value)
     for p in minimax.PLAYERS:
         assert torch.equal(env.game.parameters(p), before[p])
-    assert torch.equal(env.game.noise_rng.get_state(), rng_before)
+    assert torch.equal(env.game.noise_rngs[0].get_state(), rng_before)
 
 
 def test_checkpoint_contents(saved) -> None:

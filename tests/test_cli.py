@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import minimax
 from minimax.training import checkpoint as ckpt
-from minimax import cli
+from minimax import cli, runs
 from minimax.training.runlog import read_rows
 
 ITERATIONS, EVERY = 300, 25
@@ -120,7 +120,7 @@ def test_eval_plot_and_list(reference, tmp_path, capsys) -> None:
     assert cli.main(["eval", str(reference), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["iteration"] == ITERATIONS and report["status"] == "finished"
-    env = cli.build_run(json.loads((reference / "run.json").read_text()))[0]
+    env = runs.build_run(json.loads((reference / "run.json").read_text()))[0]
     env.reset(seed=3)
     samples = lambda: env.game.generate(10000, torch.Generator().manual_seed(0))  # noqa: E731
     untrained = minimax.eval.metrics.wasserstein1_to_normal(samples(), 4.0, 1.25)
@@ -239,16 +239,16 @@ def test_directory_errors(tmp_path, capsys) -> None:
 
 
 def test_values_parse_as_documented() -> None:
-    assert cli.parse_spec("adam:lr=2e-4,betas=0.5/0.999,amsgrad=true", "x") == (
+    assert runs.parse_spec("adam:lr=2e-4,betas=0.5/0.999,amsgrad=true", "x") == (
         "adam", {"lr": 2e-4, "betas": (0.5, 0.999), "amsgrad": True})
-    assert cli.parse_options("k=5,first=generator,x=none,lr.discriminator=1,lr.generator=0.5", "x") == {
+    assert runs.parse_options("k=5,first=generator,x=none,lr.discriminator=1,lr.generator=0.5", "x") == {
         "k": 5, "first": "generator", "x": None, "lr": {"discriminator": 1, "generator": 0.5}}
-    assert cli.parse_value("1/0;0/1") == ((1, 0), (0, 1))
-    assert cli.parse_value("/data/mnist") == "/data/mnist" and cli.parse_value("a/b", path=True) == "a/b"
-    assert cli._task_options("MNIST-v0", ["root=data/mnist"]) == {"root": "data/mnist"}  # a path option
-    assert cli._task_options("Normal1D-v0", ["g_activations=elu/sigmoid", "mean=-2,std=0.5"]) == {
+    assert runs.parse_value("1/0;0/1") == ((1, 0), (0, 1))
+    assert runs.parse_value("/data/mnist") == "/data/mnist" and runs.parse_value("a/b", path=True) == "a/b"
+    assert runs.task_options("MNIST-v0", ["root=data/mnist"]) == {"root": "data/mnist"}  # a path option
+    assert runs.task_options("Normal1D-v0", ["g_activations=elu/sigmoid", "mean=-2,std=0.5"]) == {
         "g_activations": ("elu", "sigmoid"), "mean": -2, "std": 0.5}
-    assert cli.resolve_task("minimax/Normal1D-v0") == cli.resolve_task("NORMAL1D") == "Normal1D-v0"
+    assert runs.resolve_task("minimax/Normal1D-v0") == runs.resolve_task("NORMAL1D") == "Normal1D-v0"
 
 
 _word = st.text("abcdefghijklmnopqrstuvwxyz-_", min_size=1, max_size=6).filter(
@@ -262,8 +262,8 @@ _key = st.from_regex(r"[a-z_][a-z0-9_]{0,6}", fullmatch=True)
 @settings(max_examples=60, deadline=None)
 @given(st.dictionaries(_key, _value, max_size=4))
 def test_specs_round_trip(options) -> None:
-    text = cli.format_spec("rule", options)
-    assert cli.parse_spec(text, "x") == ("rule", options)
+    text = runs.format_spec("rule", options)
+    assert runs.parse_spec(text, "x") == ("rule", options)
 
 
 def test_a_lost_run_json_and_a_run_started_from_python(tmp_path, capsys) -> None:

@@ -49,7 +49,7 @@ def test_same_seed_is_bitwise_identical_and_other_seed_differs(make_aec) -> None
         env = make_aec(schedule="alternating:k=2")
         env.reset(seed=seed)
         play(env, adam_pair(), 300)
-        runs.append(torch.cat([env.game.parameters(p).clone() for p in minimax.PLAYERS]))
+        runs.append(torch.cat([env.game.parameters(p)[0].clone() for p in minimax.PLAYERS]))
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
 
@@ -102,7 +102,7 @@ def test_observation_is_the_gradient_at_the_acting_state(make_aec) -> None:
 def test_nan_action_terminates_with_reason_and_no_exception(make_aec) -> None:
     env = make_aec()
     env.reset(seed=0)
-    size = env.game.players["discriminator"].size
+    size = env.game.size("discriminator")
     env.step(torch.full((size,), float("nan")))
     assert env.terminations == {"discriminator": True, "generator": True}
     reason = env.infos["discriminator"]["termination_reason"]
@@ -117,9 +117,9 @@ def test_nan_action_terminates_with_reason_and_no_exception(make_aec) -> None:
 def test_dead_agent_given_a_real_action_gets_a_clear_error(make_aec) -> None:
     env = make_aec()
     env.reset(seed=0)
-    env.step(torch.full((env.game.players["discriminator"].size,), float("inf")))
+    env.step(torch.full((env.game.size("discriminator"),), float("inf")))
     with pytest.raises(ValueError, match="only valid action is None"):
-        env.step(torch.zeros(env.game.players["generator"].size))
+        env.step(torch.zeros(env.game.size("generator")))
 
 
 def test_exploding_update_rule_is_reported_as_termination(make_parallel) -> None:
@@ -180,7 +180,7 @@ def test_bad_action_shape_or_type(make_aec, action, error, message) -> None:
 def test_bad_action_dtype(make_aec) -> None:
     env = make_aec()
     env.reset(seed=0)
-    size = env.game.players["discriminator"].size
+    size = env.game.size("discriminator")
     with pytest.raises(TypeError, match="dtype torch.float32, got torch.float64"):
         env.step(torch.zeros(size, dtype=torch.float64))
     edge = minimax.to_numpy(make_aec())

@@ -164,11 +164,11 @@ def test_best_response_gap_is_large_for_a_fresh_discriminator_and_leaves_the_gam
     env = pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=8, batch_size=64)
     env.reset(seed=0)
     before = {p: env.game.parameters(p).clone() for p in minimax.PLAYERS}
-    state = env.game.noise_rng.get_state()
+    state = env.game.noise_rngs[0].get_state()
     gap = best_response_gap(env.game, steps=200, lr=1e-2)
     assert gap["gap"] > 0.1  # an untrained D against an untrained G has much to gain
     assert all(torch.equal(before[p], env.game.parameters(p)) for p in minimax.PLAYERS)
-    assert torch.equal(state, env.game.noise_rng.get_state())
+    assert torch.equal(state, env.game.noise_rngs[0].get_state())
 
 
 def test_saddle_gradient_noise_is_seeded() -> None:

@@ -48,29 +48,32 @@ def test_losses_stay_finite_when_the_discriminator_saturates() -> None:
     assert make_loss("non-saturating").generator_loss(o).item() == pytest.approx(200.0)
 
 
-def test_gradients_equal_autograd_through_the_modules() -> None:
+@pytest.mark.parametrize("execution", ["modules", "batched"])
+def test_gradients_equal_autograd_through_the_modules(execution: str) -> None:
     """The flat gradient equals torch autograd through the plain nn.Modules on the same minibatch."""
-    game = Game(Normal1D(hidden=6, batch_size=64), loss="minimax")
-    game.reset(3)
+    game = Game(Normal1D(hidden=6, batch_size=64), loss="minimax", execution=execution)
+    game.reset([3])
     batch = game.sample()
     evaluation = game.evaluate(batch)
-    d, g = game.players["discriminator"].module, game.players["generator"].module
-    fake = g(batch.noise)
-    v = gan_value(d(batch.real), d(fake))
+    d, g = game.module("discriminator"), game.module("generator")  # copies of game 0's networks
+    fake = g(batch.noise[0])
+    v = gan_value(d(batch.real[0]), d(fake))
     grads_d = torch.autograd.grad(-v, list(d.parameters()), retain_graph=True)
     grads_g = torch.autograd.grad(v, list(g.parameters()))
-    torch.testing.assert_close(evaluation.gradients["discriminator"], torch.cat([x.reshape(-1) for x in grads_d]))
-    torch.testing.assert_close(evaluation.gradients["generator"], torch.cat([x.reshape(-1) for x in grads_g]))
-    torch.testing.assert_close(evaluation.losses["discriminator"], -v.detach())
+    torch.testing.assert_close(evaluation.gradients["discriminator"][0], torch.cat([x.reshape(-1) for x in grads_d]))
+    torch.testing.assert_close(evaluation.gradients["generator"][0], torch.cat([x.reshape(-1) for x in grads_g]))
+    torch.testing.assert_close(evaluation.losses["discriminator"][0], -v.detach())
+    torch.testing.assert_close(evaluation.grad_norms["generator"][0], torch.cat([x.reshape(-1) for x in grads_g]).norm())
 
 
 def test_module_parameters_are_views_of_the_flat_buffer() -> None:
     game = Game(Normal1D(hidden=4))
     flat = game.parameters("generator")
-    first = next(game.players["generator"].module.parameters())
+    assert flat.shape == (1, game.size("generator"))
+    first = next(game.networks["generator"].template.module.parameters())  # one game: the module runs it
     assert first.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
     flat.add_(1.0)
-    assert torch.equal(first.reshape(-1), flat[: first.numel()])
+    assert torch.equal(first.reshape(-1), flat[0, : first.numel()])
 
 
 def test_rewards_are_minus_the_loss_and_minimax_is_zero_sum(make_aec) -> None:
@@ -115,12 +118,12 @@ def test_r1_penalty_matches_hand_computation() -> None:
 
 
 def test_r1_gradient_flows_into_discriminator_parameters() -> None:
-    game = Game(Normal1D(hidden=4, batch_size=32), loss="minimax:r1=10")
-    game.reset(0)
-    batch = game.sample()
-    with_penalty = game.evaluate(batch, ("discriminator",)).gradients["discriminator"]
-    game.loss = make_loss("minimax")
-    without = game.evaluate(batch, ("discriminator",)).gradients["discriminator"]
+    penalised, plain = (Game(Normal1D(hidden=4, batch_size=32), loss=loss) for loss in ("minimax:r1=10", "minimax"))
+    penalised.reset([0])
+    plain.reset([0])
+    batch = penalised.sample()
+    with_penalty = penalised.evaluate(batch, ("discriminator",)).gradients["discriminator"]
+    without = plain.evaluate(batch, ("discriminator",)).gradients["discriminator"]
     assert not torch.allclose(with_penalty, without)
 
 

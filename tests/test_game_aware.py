@@ -66,7 +66,7 @@ def dirac_env(loss="minimax", theta=1.0, psi=1.0):
 
 
 def point(env) -> dict[str, torch.Tensor]:
-    return {p: env.game.players[p].flat.clone() for p in PLAYERS}
+    return {p: env.game.parameters(p)[0].clone() for p in PLAYERS}
 
 
 def distance(params) -> float:

@@ -82,35 +82,37 @@ def test_split_turns_see_half_batches_and_their_own_loss_terms() -> None:
                           loss="non-saturating", fake_mode="eval", **TINY)
     env.reset(seed=3)
     game = env.game
-    d = game.players["discriminator"].module
-    g = game.players["generator"].module
-    batch = env._batch
-    assert batch.part == "real" and batch.real.shape == (4, 1, 28, 28) and batch.noise.shape == (4, 4)
+    d = game.networks["discriminator"].template.module  # one game: the modules run it
+    g = game.networks["generator"].template.module
+    (batch,) = env.match.batches.values()
+    assert batch.part == "real" and batch.real.shape == (1, 4, 1, 28, 28) and batch.noise.shape == (1, 4, 4)
     obs = env.observe("discriminator")
-    torch.testing.assert_close(obs["loss"], -log_sigmoid(d(batch.real)).mean().detach())
+    torch.testing.assert_close(obs["loss"], -log_sigmoid(d(batch.real[0])).mean().detach())
     env.step(torch.zeros_like(obs["gradient"]))
-    batch = env._batch
-    assert batch.part == "fake" and batch.noise.shape == (4, 4)
+    (batch,) = env.match.batches.values()
+    assert batch.part == "fake" and batch.noise.shape == (1, 4, 4)
     g.eval()
-    expected = -log_sigmoid(-d(g(batch.noise))).mean().detach()
+    expected = -log_sigmoid(-d(g(batch.noise[0]))).mean().detach()
     g.train()
     obs = env.observe("discriminator")
     torch.testing.assert_close(obs["loss"], expected)
-    assert env._evaluation("discriminator").d_real is None  # the fake turn never looked at real data
+    assert env.match.evaluation("discriminator").d_real is None  # the fake turn never looked at real data
     env.step(torch.zeros_like(obs["gradient"]))
     assert "value" not in env.infos["discriminator"] and "d_fake" in env.infos["discriminator"]
-    assert env.agent_selection == "generator" and env._batch.part == "both" and env._batch.real.shape[0] == 8
+    (batch,) = env.match.batches.values()
+    assert env.agent_selection == "generator" and batch.part == "both" and batch.real.shape[1] == 8
 
 
 @pytest.mark.parametrize("mode, changes", [("eval", False), ("train", True)])
 def test_fake_mode_decides_whether_discriminator_turns_touch_batchnorm(mode: str, changes: bool) -> None:
     env = pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), fake_mode=mode, **TINY)
     env.reset(seed=0)
-    bn = next(m for m in env.game.players["generator"].module if isinstance(m, torch.nn.BatchNorm1d))
+    generator = env.game.networks["generator"].template.module
+    bn = next(m for m in generator if isinstance(m, torch.nn.BatchNorm1d))
     before = bn.running_mean.clone()
     env.observe("discriminator")
     assert (not torch.equal(before, bn.running_mean)) == changes
-    assert env.game.players["generator"].module.training
+    assert generator.training
 
 
 def test_observing_a_player_who_is_not_moving_changes_nothing() -> None:
@@ -124,7 +126,7 @@ def test_observing_a_player_who_is_not_moving_changes_nothing() -> None:
                 env.observe("generator")
             agent = env.agent_selection
             env.step(-0.01 * env.observe(agent)["gradient"])
-        return torch.cat([env.game.parameters(p) for p in minimax.PLAYERS])
+        return torch.cat([env.game.parameters(p)[0] for p in minimax.PLAYERS])
 
     assert torch.equal(trajectory(False), trajectory(True))
 
@@ -136,7 +138,7 @@ def test_report_training_loop_runs_and_records() -> None:
 
     rules = {p: agents.make("adam", lr=2e-4, betas=(0.5, 0.999)) for p in minimax.PLAYERS}
     history = minimax.train(env, rules, 20, seed=0, progress=False)
-    assert history.iterations == 20 and history.moves == 60
+    assert history.iterations == 20 and history.moves.tolist() == [60]
     assert np.isfinite(history["discriminator_loss"]).all() and np.isfinite(history["value"]).all()
 
 
@@ -171,7 +173,7 @@ def test_bad_input_is_refused_clearly() -> None:
             return outcome.fake_logits.mean()
 
     game = minimax.Game(minimax.MNIST(images=pixels(), **TINY), loss=Unsplittable())
-    game.reset(0)
+    game.reset([0])
     with pytest.raises(NotImplementedError, match="unsplittable"):
         game.evaluate(game.sample(part="fake"), ("discriminator",))
 

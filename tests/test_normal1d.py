@@ -63,7 +63,7 @@ def test_target_given_as_samples() -> None:
 @pytest.mark.parametrize("mean, std", [(400.0, 10.0), (-1000.0, 3.0), (-2.0, 0.5)])
 def test_normalized_generator_starts_on_the_target_scale(mean: float, std: float) -> None:
     game = Game(Normal1D(mean=mean, std=std))
-    game.reset(0)
+    game.reset([0])
     x = game.generate(2000)
     assert abs(float(x.mean()) - mean) < 3 * std
     d_real = game.discriminate(mean + std * torch.randn(100, 1))

@@ -26,7 +26,7 @@ def play(schedule: str, seed: int, scales: list[float]) -> tuple[list[str], torc
     movers, rewards = [], []
     for scale in scales:
         agent = env.agent_selection
-        size = env.game.players[agent].size
+        size = env.game.size(agent)
         before = env.game.parameters(agent).clone()
         obs = env.observe(agent)
         assert obs["gradient"].shape == (size,) and obs["loss"].shape == ()
@@ -35,7 +35,7 @@ def play(schedule: str, seed: int, scales: list[float]) -> tuple[list[str], torc
         rewards.append(float(env.rewards[agent]))
         if not env.schedule.simultaneous:  # applied at once, exactly
             assert torch.equal(env.game.parameters(agent), before + torch.full((size,), scale))
-    state = torch.cat([env.game.parameters(p) for p in minimax.PLAYERS]).clone()
+    state = torch.cat([env.game.parameters(p)[0] for p in minimax.PLAYERS]).clone()
     return movers, state, rewards
 
 
@@ -56,7 +56,7 @@ def test_a_non_finite_action_always_ends_the_game_with_its_reason(seed, bad) -> 
     env = pettingzoo.make("aec", "minimax/Normal1D-v0", **SMALL)
     env.reset(seed=seed)
     agent = env.agent_selection
-    env.step(torch.full((env.game.players[agent].size,), bad))
+    env.step(torch.full((env.game.size(agent),), bad))
     assert all(env.terminations.values())
     assert env.infos[agent]["termination_reason"] == f"non-finite action ({agent}) at step 0"
 

@@ -52,8 +52,8 @@ def test_resuming_drops_rows_after_the_checkpoint_and_a_torn_line(tmp_path) -> N
 
 
 def test_missing_rows_are_rebuilt_from_the_history(tmp_path) -> None:
-    history = minimax.History(metrics={"value": np.array([1.0, np.nan, 3.0], dtype=np.float32)}, iterations=3,
-                              moves=3, wall_time=1.0)  # fmt: skip
+    history = minimax.History(metrics={"value": np.array([[1.0], [np.nan], [3.0]], dtype=np.float32)}, iterations=3,
+                              moves=[3], wall_time=1.0, termination_reasons=[None])  # fmt: skip
     log = RunLog(tmp_path, tensorboard=False)
     log.begin(3, history)  # the log file was lost
     log.close()
@@ -75,7 +75,7 @@ def test_train_streams_one_row_per_iteration_equal_to_the_history(tmp_path) -> N
     rows = read_rows(tmp_path / "metrics.jsonl")
     assert [r["iteration"] for r in rows] == list(range(1, 26))
     for name in minimax.training.loop.METRICS:
-        np.testing.assert_array_equal(np.array([r[name] for r in rows], dtype=np.float32), history[name])
+        np.testing.assert_array_equal(np.array([r[name] for r in rows], dtype=np.float32), history[name][:, 0])
     assert all(r["wall_time"] > 0 for r in rows)
 
 

@@ -115,7 +115,8 @@ def test_sampling_is_deterministic_given_the_stream_and_modes_match_the_labels()
     def first_batch(seed: int) -> torch.Tensor:
         env = pettingzoo.make("aec", "minimax/StackedMNIST-v0", images=images, labels=labels, **TINY)
         env.reset(seed=seed)
-        return env._batch.real
+        (batch,) = env.match.batches.values()
+        return batch.real[0]
 
     assert first_batch(3).shape == (8, 3, 28, 28)
     assert torch.equal(first_batch(3), first_batch(3)) and not torch.equal(first_batch(3), first_batch(4))

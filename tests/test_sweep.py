@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from minimax import cli, sweep
+from minimax import runs as run_layer
 from minimax.training import runlog
 
 TASK = "Normal1D:hidden=4,d_hidden=4"
@@ -45,7 +46,7 @@ def test_expand_names_and_run_specs(tmp_path):
     assert (s["task"], s["schedule"], s["discriminator"], s["generator"], s["seed"], s["iterations"],
             s["checkpoint_every"], s["threads"]) == ("minimax/Normal1D-v0", "alternating:k=1", "adam:lr=1e-3",
                                                      "adam:lr=1e-3", 0, ITERATIONS, 10, 1)  # fmt: skip
-    assert s["task_options"] == ["hidden=4,d_hidden=4"] and s["minimax_run"] == cli.RUN_SPEC_VERSION
+    assert s["task_options"] == ["hidden=4,d_hidden=4"] and s["minimax_run"] == run_layer.RUN_SPEC_VERSION
     assert runs[-1]["spec"]["env"] == "parallel" and runs[-1]["spec"]["joint"] == "extragradient:lr=0.1"
     assert not any(tmp_path.iterdir())  # expanding writes nothing
     with pytest.raises(sweep.SweepError, match="run Normal1D.*sgd.*lr must be"):

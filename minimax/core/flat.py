@@ -1,9 +1,10 @@
 """One flat parameter buffer per player.
 
-A player's parameters live in a single contiguous 1-D tensor; the module's own
-``nn.Parameter`` objects are re-pointed to views of it. Observations and actions
-are then views and in-place adds on one vector, and an update rule touches a
-handful of flat tensors whatever the number of layers.
+A player's parameters live in a single contiguous vector; the module's own ``nn.Parameter``
+objects are re-pointed to views of it. Observations and actions are then views and in-place
+adds on one vector, and an update rule touches a handful of flat tensors whatever the number
+of layers. A game of N games keeps an ``(N, P)`` buffer; a module that runs one game's
+networks directly views one row of it (and its buffers view rows of ``(N, ...)`` buffers).
 """
 
 from __future__ import annotations
@@ -25,27 +26,50 @@ class Slot:
     numel: int
 
 
+def slots_of(module: nn.Module) -> tuple[Slot, ...]:
+    """The layout of ``module``'s parameters in a flat vector, in ``named_parameters`` order."""
+    slots, offset = [], 0
+    for name, p in module.named_parameters():
+        slots.append(Slot(name, p.shape, offset, p.numel()))
+        offset += p.numel()
+    if not slots:
+        raise ValueError(f"{type(module).__name__} has no parameters to flatten")
+    return tuple(slots)
+
+
+def bind_buffers(module: nn.Module, storage: dict[str, torch.Tensor]) -> None:
+    """Re-point ``module``'s named buffers to the given tensors (views of a game's buffers), values copied in."""
+    for name, view in storage.items():
+        owner, _, leaf = name.rpartition(".")
+        holder = module.get_submodule(owner) if owner else module
+        with torch.no_grad():
+            view.copy_(getattr(holder, leaf))
+        setattr(holder, leaf, view)  # a Module's __setattr__ on a buffer's name replaces the buffer
+
+
 class FlatModule:
     """A module whose parameters are views into one flat buffer ``self.flat``.
 
     ``forward(x)`` runs the module as it stands; ``forward_with(flat, x)`` runs
     it with any flat vector of the same size (for example one that requires
-    grad, so the gradient arrives flat, with no copy).
+    grad, so the gradient arrives flat, with no copy). ``storage`` (a ``(P,)`` tensor,
+    e.g. one row of a game's ``(N, P)`` buffer) is where the parameters will live; by
+    default a new vector is allocated.
     """
 
-    def __init__(self, module: nn.Module) -> None:
+    def __init__(self, module: nn.Module, storage: torch.Tensor | None = None) -> None:
         self.module = module
         params = list(module.named_parameters())
-        if not params:
-            raise ValueError(f"{type(module).__name__} has no parameters to flatten")
-        first = params[0][1]
-        slots, offset = [], 0
-        for name, p in params:
-            slots.append(Slot(name, p.shape, offset, p.numel()))
-            offset += p.numel()
-        self.slots: tuple[Slot, ...] = tuple(slots)
+        self.slots: tuple[Slot, ...] = slots_of(module)
         self.parameter_list: tuple[nn.Parameter, ...] = tuple(p for _, p in params)
-        self.flat = torch.empty(offset, dtype=first.dtype, device=first.device)
+        first = params[0][1]
+        size = self.slots[-1].offset + self.slots[-1].numel
+        if storage is None:
+            storage = torch.empty(size, dtype=first.dtype, device=first.device)
+        elif storage.shape != (size,) or storage.dtype != first.dtype or storage.device != first.device:
+            raise ValueError(f"storage must be a ({size},) {first.dtype} tensor on {first.device}, "
+                             f"got {tuple(storage.shape)} {storage.dtype} on {storage.device}")  # fmt: skip
+        self.flat = storage
         with torch.no_grad():
             for slot, (_, p) in zip(self.slots, params):
                 self.flat[slot.offset : slot.offset + slot.numel].copy_(p.reshape(-1))

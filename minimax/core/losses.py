@@ -36,7 +36,7 @@ generator seeded 0, so a loss is still a deterministic function of its outcome.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +53,12 @@ class Outcome:
     in its parameters (what gradient penalties need). ``rng`` is the game's own
     stream for losses that draw random numbers (interpolates, instance noise), so
     that a seed still fixes the whole trajectory; None outside a game.
+
+    ``games``: None for one game (samples ``(batch, ...)``, logits ``(batch,)``, ``rng`` one
+    generator); an int n for n games at once, every tensor with a leading game dimension
+    (samples ``(n, batch, ...)``, logits ``(n, batch)``), ``critic`` taking and returning such
+    tensors, ``rng`` a sequence of n generators (game i draws from its own), and each loss
+    one value per game.
     """
 
     real: torch.Tensor
@@ -60,7 +66,25 @@ class Outcome:
     real_logits: torch.Tensor
     fake_logits: torch.Tensor
     critic: Callable[[torch.Tensor], torch.Tensor]
-    rng: torch.Generator | None = None
+    rng: torch.Generator | Sequence[torch.Generator] | None = None
+    games: int | None = None
+
+
+def draw(sampler: Callable[..., torch.Tensor], shape: tuple[int, ...], outcome: Outcome,
+         like: torch.Tensor) -> tuple[torch.Tensor, torch.Generator | list[torch.Generator]]:  # fmt: skip
+    """Random numbers of ``shape`` from the outcome's stream(s), and the stream(s) drawn from.
+
+    One game: ``sampler(shape)`` from ``outcome.rng``. n games: each game draws ``shape[1:]``
+    from its own generator, stacked. Without streams (``rng=None``) each game draws from a fresh
+    generator seeded 0, so a loss stays a deterministic function of its outcome.
+    """
+    options = {"device": like.device, "dtype": like.dtype}
+    if outcome.games is None:
+        rng = _generator(outcome.rng, like)  # type: ignore[arg-type]
+        return sampler(shape, generator=rng, **options), rng
+    rngs = list(outcome.rng) if outcome.rng is not None else [_generator(None, like) for _ in range(outcome.games)]
+    parts = [sampler(shape[1:], generator=g, **options) for g in rngs]
+    return (parts[0].unsqueeze(0) if len(parts) == 1 else torch.stack(parts)), rngs
 
 
 def log_sigmoid(logits: torch.Tensor) -> torch.Tensor:
@@ -206,37 +230,42 @@ def _with_options(name: str, options: list[str]) -> str:
     return f"{name}{',' if ':' in name else ':'}{','.join(options)}"
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """mean ||grad_x logit(x)||^2: the zero-centred penalty of Mescheder et al. 2018, differentiable in D."""
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, games: int | None = None) -> torch.Tensor:
+    """mean ||grad_x logit(x)||^2: the zero-centred penalty of Mescheder et al. 2018, differentiable in D.
+
+    ``games``: None for one batch ``(batch, ...)``; n for ``(n, batch, ...)``, one value per game.
+    """
     x = x.detach().requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
-    return grad.pow(2).reshape(len(x), -1).sum(1).mean()
+    return grad.pow(2).flatten(1 if games is None else 2).sum(-1).mean(-1)
 
 
 def interpolated_gradient_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,
     fake: torch.Tensor,
-    rng: torch.Generator | None = None,
+    rng: torch.Generator | Sequence[torch.Generator] | None = None,
+    games: int | None = None,
 ) -> torch.Tensor:
     """WGAN-GP's penalty (Gulrajani et al. 2017): mean (||grad_x c(x_hat)||_2 - 1)^2, differentiable in D.
 
     ``x_hat = eps * x + (1 - eps) * G(z)`` pairs the i-th real sample with the i-th
     generated one, ``eps ~ U(0, 1)`` one per pair, drawn as
     ``torch.rand((n, 1, ..., 1), generator=rng)`` (one draw of n numbers; ``rng=None``: a
-    fresh generator seeded 0). The interpolates are detached from the generator.
+    fresh generator seeded 0). The interpolates are detached from the generator. With
+    ``games`` (n games, batches ``(n, batch, ...)``) each game draws its own from ``rng[i]``.
     """
     if real.shape != fake.shape:
         raise ValueError(
             "the gradient penalty (gp) pairs each real sample with a generated one: it needs real and generated "
             f"batches of the same shape, got real {tuple(real.shape)} and generated {tuple(fake.shape)}"
         )
-    n = real.shape[0]
-    eps = torch.rand((n,) + (1,) * (real.dim() - 1), generator=_generator(rng, real), device=real.device,
-                     dtype=real.dtype)  # fmt: skip
+    lead = 1 if games is None else 2
+    outcome = Outcome(real, fake, real, fake, critic, rng, games)
+    eps, _ = draw(torch.rand, real.shape[:lead] + (1,) * (real.dim() - lead), outcome, real)
     x_hat = (eps * real.detach() + (1.0 - eps) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return (torch.linalg.vector_norm(grad.reshape(n, -1), dim=1) - 1.0).pow(2).mean()
+    return (torch.linalg.vector_norm(grad.flatten(lead), dim=-1) - 1.0).pow(2).mean(-1)
 
 
 class Regularized(LossFamily):
@@ -267,11 +296,11 @@ class Regularized(LossFamily):
     def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
         loss = self.base.discriminator_loss(outcome)
         if self.r1:
-            loss = loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real)
+            loss = loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real, outcome.games)
         if self.r2:
-            loss = loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake)
+            loss = loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake, outcome.games)
         if self.gp:
-            penalty = interpolated_gradient_penalty(outcome.critic, outcome.real, outcome.fake, outcome.rng)
+            penalty = interpolated_gradient_penalty(outcome.critic, outcome.real, outcome.fake, outcome.rng, outcome.games)
             loss = loss + self.gp * penalty
         return loss
 
@@ -285,12 +314,12 @@ class Regularized(LossFamily):
     def discriminator_real_loss(self, outcome: Outcome) -> torch.Tensor:
         self._refuse_split()
         loss = self.base.discriminator_real_loss(outcome)
-        return loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real) if self.r1 else loss
+        return loss + 0.5 * self.r1 * gradient_penalty(outcome.critic, outcome.real, outcome.games) if self.r1 else loss
 
     def discriminator_fake_loss(self, outcome: Outcome) -> torch.Tensor:
         self._refuse_split()
         loss = self.base.discriminator_fake_loss(outcome)
-        return loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake) if self.r2 else loss
+        return loss + 0.5 * self.r2 * gradient_penalty(outcome.critic, outcome.fake, outcome.games) if self.r2 else loss
 
     def generator_loss(self, outcome: Outcome) -> torch.Tensor:
         return self.base.generator_loss(outcome)
@@ -331,14 +360,15 @@ class InstanceNoise(LossFamily):
 
     def _noisy(self, outcome: Outcome, real: bool, fake: bool) -> Outcome:
         """``outcome`` with the requested batches (real first, then fake) made noisy and re-evaluated."""
-        rng = _generator(outcome.rng, outcome.real if real else outcome.fake)
-        changes = {}
+        changes: dict = {}
         for part, wanted in (("real", real), ("fake", fake)):
             if wanted:
                 x = getattr(outcome, part)
-                noisy = x + self.sigma * torch.randn(x.shape, generator=rng, device=x.device, dtype=x.dtype)
+                e, rng = draw(torch.randn, tuple(x.shape), outcome, x)
+                outcome = dataclasses.replace(outcome, rng=rng)  # later draws continue on the same stream(s)
+                noisy = x + self.sigma * e
                 changes[part], changes[f"{part}_logits"] = noisy, outcome.critic(noisy)
-        return dataclasses.replace(outcome, rng=rng, **changes)
+        return dataclasses.replace(outcome, **changes)
 
     def discriminator_loss(self, outcome: Outcome) -> torch.Tensor:
         if not self.sigma:

@@ -1,6 +1,8 @@
-"""One network, N parameter vectors: a module run for N games as batched kernels.
+"""How a game runs its networks: one game's module as it is, or N games as batched kernels.
 
-Why: a vector game evaluates the same architecture with N parameter vectors. The generic
+A game of N games evaluates the same architecture with N parameter vectors. For one game the
+module itself runs (:class:`ModuleNetwork`: its parameters and buffers are views of the game's
+row 0, and nothing is faster than plain module code there). For N games: The generic
 way, ``torch.func.vmap`` over ``functional_call``, works for any module but pays Python and
 dispatch overhead per layer and call. For the layer stacks the tasks use (Linear, BatchNorm1d,
 elementwise activations, flatten/reshape, the 1D tasks' affine scaling) this module lowers the
@@ -16,6 +18,7 @@ parameter, so autograd hands back one gradient per layer and a single ``cat`` as
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -119,13 +122,81 @@ def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Bound:
+    """A network bound to the parameters and buffers of some games, for one evaluation.
+
+    ``params`` and ``buffers`` map names to tensors with a leading game dimension. For a
+    :class:`ModuleNetwork` they are None when the module runs on its own parameters (the live
+    game), or one game's unbatched tensors when it runs functionally (the joint field).
+    """
+
+    params: Params | None
+    buffers: Params | None
+
+
+class ModuleNetwork:
+    """One game's network: the module itself, its parameters views of the game's ``(1, P)`` row.
+
+    Inputs and outputs carry the leading game dimension of size 1, like :class:`BatchedNetwork`'s,
+    so the game's turn logic is the same for every N.
+    """
+
+    lowered = False
+
+    def __init__(self, flat: FlatModule) -> None:
+        self.template = flat
+        self.slots = flat.slots
+        self.size = flat.size
+
+    def bind(self, theta: torch.Tensor, buffers: Params, requires_grad: bool) -> Bound:
+        """The live module (its parameters are views of the game's parameters; autograd decides what is differentiated)."""
+        return Bound(None, None)
+
+    def functional(self, theta: torch.Tensor, buffers: Params) -> Bound:
+        """The module run with parameters ``theta`` (1, P) (differentiable) and buffers (copies, (1, ...))."""
+        return Bound(self.template.unflatten(theta[0]), {k: v[0] for k, v in buffers.items()})
+
+    def __call__(self, bound: Bound, x: torch.Tensor, train: bool) -> torch.Tensor:
+        """The network on ``x`` (1, batch, ...), in train mode or (``train=False``) in eval mode for this call."""
+        module = self.template.module
+
+        def run() -> torch.Tensor:
+            if bound.params is None:
+                return module(x[0]).unsqueeze(0)
+            return functional_call(module, {**bound.params, **bound.buffers}, (x[0],)).unsqueeze(0)
+
+        if train or not module.training:
+            return run()
+        module.eval()
+        try:
+            return run()
+        finally:
+            module.train()
+
+    def gradient(self, loss: torch.Tensor, bound: Bound, retain_graph: bool = False) -> torch.Tensor:
+        """d loss / d parameters as a fresh ``(1, P)`` tensor (the caller may keep it)."""
+        return self.template.flat_gradient(loss, retain_graph=retain_graph).unsqueeze(0)
+
+
 class BatchedNetwork:
     """``template``'s architecture evaluated for N parameter vectors ``theta`` of shape ``(N, P)``."""
 
     def __init__(self, template: FlatModule) -> None:
         self.template = template
+        self.slots = template.slots
+        self.size = template.size
         self.ops = _lower(template.module, "")
         self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def bind(self, theta: torch.Tensor, buffers: Params, requires_grad: bool) -> Bound:
+        """Leaves (or plain views) of ``theta`` (n, P), and the buffers (n, ...) the run updates in place."""
+        return Bound(self.leaves(theta.detach(), requires_grad), buffers)
+
+    def functional(self, theta: torch.Tensor, buffers: Params) -> Bound:
+        """Views of a differentiable ``theta`` (n, P) (the gradient flows back to it), and buffer copies."""
+        n = theta.shape[0]
+        return Bound({s.name: theta[:, s.offset : s.offset + s.numel].view(n, *s.shape) for s in self.slots}, buffers)
 
     @property
     def lowered(self) -> bool:
@@ -141,15 +212,15 @@ class BatchedNetwork:
             out[slot.name] = view.detach().requires_grad_(True) if requires_grad else view
         return out
 
-    def gradient(self, loss: torch.Tensor, leaves: Params) -> torch.Tensor:
-        """d loss / d theta as one ``(N, P)`` tensor, from the leaves made by :meth:`leaves`.
+    def gradient(self, loss: torch.Tensor, bound: Bound, retain_graph: bool = False) -> torch.Tensor:
+        """d loss / d theta as one ``(N, P)`` tensor, from the leaves made by :meth:`bind`.
 
         Each layer's gradient is copied once, straight into its slice. The buffer is reused
         from call to call (writing into fresh memory costs a CPU more than the copy itself):
         the result is valid until the next call for the same number of games.
         """
-        tensors = list(leaves.values())
-        grads = torch.autograd.grad(loss, tensors, allow_unused=True)
+        tensors = list(bound.params.values())
+        grads = torch.autograd.grad(loss, tensors, retain_graph=retain_graph, allow_unused=True)
         n = tensors[0].shape[0]
         out = self._gradient_buffer(n, tensors[0])
         for slot, g in zip(self.template.slots, grads):
@@ -167,11 +238,15 @@ class BatchedNetwork:
             buffer = self._buffers[key] = like.new_empty(n, self.template.size)
         return buffer
 
-    def __call__(self, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
-        """The network on input ``x`` of shape ``(N, batch, ...)`` with batched ``params`` and ``buffers``.
+    def __call__(self, bound: Bound, x: torch.Tensor, train: bool) -> torch.Tensor:
+        """The network on input ``x`` of shape ``(N, batch, ...)`` with the bound batched parameters and buffers.
 
         Buffers (BatchNorm running statistics) are updated in place in train mode.
         """
+        return self.run(bound.params, bound.buffers, x, train)
+
+    def run(self, params: Params, buffers: Params, x: torch.Tensor, train: bool) -> torch.Tensor:
+        """The network on ``x`` (N, batch, ...) with batched ``params`` and ``buffers`` (updated in place in train mode)."""
         if self.ops is not None:
             feature_major = False
             for layout, op in self.ops:
@@ -195,5 +270,5 @@ class BatchedNetwork:
             module.train(True)
 
 
-__all__ = ["BatchedNetwork"]
+__all__ = ["BatchedNetwork", "Bound", "ModuleNetwork"]
 

@@ -19,13 +19,11 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 
+from minimax.core.players import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
 from minimax.utils.checks import check_choice, check_int
 
-DISCRIMINATOR = "discriminator"
-GENERATOR = "generator"
-PLAYERS = (DISCRIMINATOR, GENERATOR)
-BOTH, REAL, FAKE = "both", "real", "fake"
-PARTS = (BOTH, REAL, FAKE)
+__all__ = ["BOTH", "DISCRIMINATOR", "FAKE", "GENERATOR", "PARTS", "PLAYERS", "REAL", "Alternating", "Schedule",
+           "Simultaneous", "make_schedule"]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -20,9 +21,33 @@ class Task(ABC):
     batch_size: int
     noise_dim: int
     data_shape: tuple[int, ...]
+    #: The attributes that change as a game goes (drawn at reset, advanced by sampling): what a
+    #: checkpoint saves and restores, and nothing else (a task's settings are never read back).
+    state_fields: ClassVar[tuple[str, ...]] = ()
 
     def reset(self, rng: torch.Generator) -> None:
         """Start a new game: draw any fixed data (a training set) from the game's data stream."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """The values of :attr:`state_fields` (tensors copied)."""
+        return {name: _copy(getattr(self, name)) for name in self.state_fields}
+
+    def check_state(self, state: Any) -> None:
+        """Raise ValueError, naming the field and what was expected, unless ``state`` is a valid state of this task."""
+        if not isinstance(state, dict) or set(state) != set(self.state_fields):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"{type(self).__name__} state: expected the fields {list(self.state_fields)}, got {got}")
+        for name in self.state_fields:
+            self.check_field(name, state[name])
+
+    def check_field(self, name: str, value: Any) -> None:
+        """Check one saved field (tasks with state override this)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the fields of :meth:`state_dict` after checking them."""
+        self.check_state(state)
+        for name in self.state_fields:
+            setattr(self, name, _copy(state[name]))
 
     @abstractmethod
     def build_generator(self) -> nn.Module:
@@ -65,3 +90,7 @@ class Task(ABC):
     def describe(self) -> dict[str, object]:
         """The task's settings, for tables and logs."""
         return {"name": self.name, "batch_size": self.batch_size, "noise_dim": self.noise_dim}
+
+
+def _copy(value: Any) -> Any:
+    return value.clone() if isinstance(value, torch.Tensor) else value

@@ -7,12 +7,13 @@ from typing import Any
 import torch
 from pettingzoo import AECEnv
 
-from minimax.envs.base import GameEnvCore
-from minimax.core.game import Evaluation, Game, Minibatch
-from minimax.core.schedules import PLAYERS, Schedule, make_schedule
+from minimax.core.match import Match
+from minimax.core.players import PLAYERS
+from minimax.core.schedules import Schedule
+from minimax.envs.base import GameView, check_action
 
 
-class GameAECEnv(GameEnvCore, AECEnv):
+class GameAECEnv(GameView, AECEnv):
     """A GAN as a turn-based two-player game.
 
     The schedule decides who moves: ``"alternating:k=5"`` is Algorithm 1 with five
@@ -21,13 +22,20 @@ class GameAECEnv(GameEnvCore, AECEnv):
     the same state and minibatch and their moves are applied together once the
     second has moved. Observations, actions, rewards and divergence handling are
     described in :mod:`minimax.envs.base`. ``max_steps`` counts moves (env steps).
+
+    The env's PettingZoo state (``agent_selection``, ``rewards``, ``terminations``, ``infos``,
+    ...) is read off its :class:`minimax.core.match.Match`, so it stays true whoever plays
+    the match (``env.step``, or ``minimax.train``).
     """
 
     metadata = {"name": "minimax_game_v0", "render_modes": [], "is_parallelizable": True}
+    kind = "aec"
+    CONFIG = (*GameView.CONFIG, "schedule")
+    STATE = {**GameView.STATE, "_dead_steps": "view"}
 
     def __init__(
         self,
-        game: Game,
+        game: Any,
         schedule: str | Schedule = "alternating",
         max_steps: int | None = None,
         nonfinite_check_every: int = 1,
@@ -37,40 +45,74 @@ class GameAECEnv(GameEnvCore, AECEnv):
         if render_mode is not None:
             raise ValueError(f"render_mode must be None (no render modes yet), got {render_mode!r}")
         self.render_mode = render_mode
-        self.schedule = make_schedule(schedule)
+        match = Match(game, schedule)
+        self.schedule = match.schedules[0]
         turns = self.schedule.turns_per_iteration
         if self.schedule.simultaneous and max_steps is not None and max_steps % turns:
             raise ValueError(
                 f"max_steps must be a multiple of {turns} under a simultaneous schedule "
                 f"(moves of a cycle are applied together), got {max_steps}"
             )
-        self._setup(game, max_steps, nonfinite_check_every)
-        self.agents: list[str] = []
+        self._setup(match, max_steps, nonfinite_check_every)
+        self._dead_steps = False  # an agent of the ended game has made its final (None) step
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> None:
         self._reseed(seed)
         self.agents = list(PLAYERS)
-        self.rewards = {a: self._zero for a in self.agents}
-        self._cumulative_rewards = {a: self._zero for a in self.agents}
-        self.terminations = {a: False for a in self.agents}
-        self.truncations = {a: False for a in self.agents}
-        self.infos = {a: {"step": 0, "zero_sum": self.game.loss.zero_sum} for a in self.agents}
-        self._pending: dict[str, torch.Tensor] = {}
-        self._skip_agent_selection = None
-        self._new_turn(0)
-        self.agent_selection = self.schedule.agent_at(0)
+        self._dead_steps = False
 
-    def _new_turn(self, turn: int) -> None:
-        """Draw turn number ``turn``'s minibatch; nothing is evaluated until someone looks."""
-        self._batch: Minibatch = self.game.sample(part=self.schedule.part_at(turn))
-        self._evaluations: dict[str, Evaluation] = {}
+    # ------------------------------------------------------------------ PettingZoo's state, read off the match
 
-    def _evaluation(self, agent: str) -> Evaluation:
-        if agent not in self._evaluations:
-            # Only the mover's evaluation may advance BatchNorm statistics: looking changes nothing.
-            moving = agent == self.agent_selection or self.schedule.simultaneous
-            self._evaluations[agent] = self.game.evaluate(self._batch, (agent,), update_buffers=moving)
-        return self._evaluations[agent]
+    @property
+    def agent_selection(self) -> str:
+        if self._dead_steps and self.agents:
+            return self.agents[0]
+        waiting = self.match.waiting()
+        if self.agents and waiting[0] not in self.agents:
+            return self.agents[0]
+        return waiting[0]
+
+    @property
+    def rewards(self) -> dict[str, torch.Tensor]:
+        """The last step's rewards: minus the mover's loss, 0 for the other player."""
+        last = None if self._dead_steps else self.match.last_player
+        return {a: self.match.last_rewards[a][0] if a == last else self._zero for a in self.agents}
+
+    @property
+    def _cumulative_rewards(self) -> dict[str, torch.Tensor]:
+        """Each agent's reward since it last acted: its own move's (the other player's moves pay it 0)."""
+        return {a: self.match.last_rewards[a][0] for a in self.agents}
+
+    @property
+    def terminations(self) -> dict[str, bool]:
+        diverged = self.reason is not None
+        return {a: diverged for a in self.agents}
+
+    @property
+    def truncations(self) -> dict[str, bool]:
+        truncated = self.reason is None and self.truncated
+        return {a: truncated for a in self.agents}
+
+    @property
+    def infos(self) -> dict[str, dict[str, Any]]:
+        return {a: self.info(a) for a in self.agents}
+
+    def info(self, agent: str) -> dict[str, Any]:
+        """Diagnostics of ``agent``'s latest move (device tensors, no host sync); a half-batch turn has no ``value``
+        and only one of ``d_real``/``d_fake``."""
+        zero_sum = self.game.zero_sum[0]
+        last = self.match.last_infos[agent]
+        if not last:
+            info: dict[str, Any] = {"step": 0, "zero_sum": zero_sum}
+        else:
+            info = {"step": int(last["move"][0]), "loss": last["loss"][0],
+                    **{k: last[k][0] for k in ("d_real", "d_fake", "value") if last[k] is not None},
+                    "grad_norm": last["grad_norm"][0], "zero_sum": zero_sum}  # fmt: skip
+        if self.reason is not None:
+            info["termination_reason"] = self.reason
+        return info
+
+    # ------------------------------------------------------------------ the game
 
     def last(self, observe: bool = True):
         self._require_reset()
@@ -81,57 +123,49 @@ class GameAECEnv(GameEnvCore, AECEnv):
         if agent not in self.possible_agents:
             raise ValueError(f"unknown agent {agent!r}; expected one of {self.possible_agents}")
         self._require_reset()
-        return self._observation(agent, self._evaluation(agent))
+        e = self.match.observe(agent)
+        return {
+            "loss": e.losses[agent][0],
+            "gradient": e.gradients[agent][0],
+            "parameters": self.game.parameters(agent)[0],
+            "step": self.match.move_count[0].to(torch.float32),
+        }
 
     def step(self, action: torch.Tensor | None) -> None:
         if not self.agents:
-            self._require_live()  # names why: never reset, or the game is over
+            self._require_reset()
+            why = f" ({self.reason})" if self.reason else ""
+            raise RuntimeError(f"the game is over{why}; call reset() before step()")
         agent = self.agent_selection
-        if self.terminations[agent] or self.truncations[agent]:
-            self._was_dead_step(action)
+        if self.over:
+            self._dead_step(agent, action)
             return
         if action is None:
             raise ValueError(f"action for {agent} is None, but the game is not over for it")
-        action = self._check_action(agent, action)
-        evaluation = self._evaluation(agent)
-        loss = evaluation.losses[agent]
-        self._watch_move(agent, loss, action)
-        self.rewards = {a: self._zero for a in self.agents}
-        self.rewards[agent] = -loss
-        self._cumulative_rewards[agent] = self._zero
-        self.infos[agent] = self._info(agent, evaluation)
+        self.play(agent, check_action(self.game, agent, action, (self.game.size(agent),)))
 
-        turn = self._moves
-        if self.schedule.simultaneous:
-            self._pending[agent] = action.clone()  # applied at the end of the cycle; the caller may reuse it
-            if self.schedule.ends_cycle(turn):
-                self._apply(self._pending)
-                self._pending = {}
-                self._new_turn(turn + 1)
-        else:
-            self._apply({agent: action})
-            self._new_turn(turn + 1)
-        self._count_move()
-        self.agent_selection = self.schedule.agent_at(self._moves)
-        self._end_if_over()
-        for a, reward in self.rewards.items():
-            self._cumulative_rewards[a] = self._cumulative_rewards[a] + reward
+    def play(self, agent: str, action: torch.Tensor) -> None:
+        """One move of ``agent`` (the player to move) with an action already checked: what ``step`` does after
+        its checks, and what :func:`minimax.train` calls."""
+        self.match.submit(agent, action.unsqueeze(0))
+        self._after_step()
 
-    def _apply(self, moves: dict[str, torch.Tensor]) -> None:
-        for agent, action in moves.items():
-            self.game.parameters(agent).add_(action)
-            self._watch_parameters(agent)
+    def _dead_step(self, agent: str, action: Any) -> None:
+        """PettingZoo's final step of an agent whose game has ended: the action must be None; the agent leaves."""
+        if action is not None:
+            raise ValueError(f"the game is over for {agent}: the only valid action is None, got {type(action).__name__}")
+        self.agents.remove(agent)
+        self._dead_steps = True
 
-    def _end_if_over(self) -> None:
-        reason = self._diverged(force=self._truncated())
-        if reason is not None:
-            self._game_over_reason = reason
-            for a in self.agents:
-                self.terminations[a] = True
-                self.infos[a] = {**self.infos[a], "termination_reason": reason}
-        elif self._truncated():
-            for a in self.agents:
-                self.truncations[a] = True
+    def _view_state(self) -> dict[str, Any]:
+        return {**super()._view_state(), "dead_steps": self._dead_steps}
+
+    def _check_view_state(self, view: dict[str, Any]) -> None:
+        if not isinstance(view.get("dead_steps"), bool):
+            raise ValueError(f"env state: dead_steps must be True or False, got {view.get('dead_steps')!r}")
+
+    def _load_view_state(self, view: dict[str, Any]) -> None:
+        self._dead_steps = view["dead_steps"]
 
     def field(self) -> None:
         """Refused: the joint field is for simultaneous moves (the Parallel env)."""
@@ -139,10 +173,3 @@ class GameAECEnv(GameEnvCore, AECEnv):
             "the joint vector field (what extragradient, consensus, SGA and CGD need) is defined for simultaneous "
             "moves: use the Parallel env, pettingzoo.make('parallel', ...); the AEC env moves one player at a time"
         )
-
-    def close(self) -> None:
-        """Nothing to release; present so wrappers can always call it."""
-
-    def render(self) -> None:
-        """No render modes yet (figures come from the benchmarks)."""
-        return None

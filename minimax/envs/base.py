@@ -1,25 +1,28 @@
-"""What the AEC and Parallel game environments share: spaces, seeding, action checks, divergence.
+"""What every view of a game shares: spaces, seeding, action checks, the words of a divergence.
 
 Observations (torch-native): a dict with
 
-* ``"loss"``: the observing player's loss on the turn's minibatch, a 0-d tensor;
-* ``"gradient"``: the gradient of that loss w.r.t. the player's own parameters, shape ``(P,)``;
-* ``"parameters"``: the player's flat parameter buffer, shape ``(P,)``: a *live view*
-  that later moves change in place (``minimax.to_numpy`` copies);
-* ``"step"``: the number of moves made since reset, a 0-d float32 tensor.
+* ``"loss"``: the observing player's loss on the turn's minibatch;
+* ``"gradient"``: the gradient of that loss w.r.t. the player's own parameters;
+* ``"parameters"``: the player's flat parameter buffer: a *live view* that later moves
+  change in place (``minimax.to_numpy`` copies);
+* ``"step"``: the number of moves made since reset (a float32 tensor).
 
-Actions: the change to add to the acting player's parameters, a float tensor of
-shape ``(P,)`` with the game's dtype, on the game's device.
+A lone game's views (AEC, Parallel, single-player) show ``(P,)`` vectors and 0-d scalars; the
+vector env shows the same with a leading game dimension ``(N, P)``, ``(N,)``.
 
-Rewards: minus the acting player's loss at the state and minibatch it acted on
-(0 for the other player on that turn). Under the minimax loss the
-discriminator's reward is the empirical value V and the generator's is -V.
+Actions: the change to add to the acting player's parameters, a float tensor of the game's
+dtype on the game's device, of the shape of the parameters.
 
-Divergence: a non-finite loss, action or resulting parameter ends the game: both
-players are terminated and ``info["termination_reason"]`` says what, whose and at
-which step. The check is done on the device; the host reads it every
-``nonfinite_check_every`` moves (1 by default; larger values avoid a host sync per
-move, and the reason still names the first bad step).
+Rewards: minus the acting player's loss at the state and minibatch it acted on (0 for the
+other player on that turn). Under the minimax loss the discriminator's reward is the
+empirical value V and the generator's is -V.
+
+Divergence: a non-finite loss, action or resulting parameter ends the game (both players are
+terminated) and ``info["termination_reason"]`` says what, whose and at which step, in every
+view the same words: ``non-finite action (discriminator) at step 7``. The check runs on the
+device; the host reads it every ``nonfinite_check_every`` env steps (1 by default; larger
+values avoid a host sync per step, and the reason still names the first bad step).
 """
 
 from __future__ import annotations
@@ -32,11 +35,9 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
+from minimax.core.match import Match
+from minimax.core.players import PLAYERS
 from minimax.utils.checks import check_int
-from minimax.core.game import Evaluation, Game
-from minimax.core.schedules import PLAYERS
-
-_REASONS = ("non-finite loss", "non-finite action", "non-finite parameters")
 
 
 def observation_space(size: int) -> spaces.Dict:
@@ -52,24 +53,52 @@ def observation_space(size: int) -> spaces.Dict:
     )
 
 
-class GameEnvCore:
-    """Shared machinery of the game environments (mixed into the PettingZoo classes)."""
+def action_space(size: int) -> spaces.Box:
+    return spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+
+
+def check_action(game: Any, agent: str, action: Any, shape: tuple[int, ...]) -> torch.Tensor:
+    """The action as a tensor of the expected shape, dtype and device, or a clear error."""
+    if not isinstance(action, torch.Tensor):
+        raise TypeError(
+            f"action for {agent} must be a torch.Tensor of shape {shape} and dtype {game.dtype} "
+            f"(use minimax.to_numpy(env) to act with numpy arrays), got {type(action).__name__}"
+        )
+    if tuple(action.shape) != shape:
+        raise ValueError(f"action for {agent} must have shape {shape}, got {tuple(action.shape)}")
+    if action.dtype != game.dtype:
+        raise TypeError(f"action for {agent} must have dtype {game.dtype}, got {action.dtype}")
+    if action.device != game.device:
+        raise ValueError(f"action for {agent} must be on {game.device}, got {action.device}")
+    return action
+
+
+class GameView:
+    """The machinery a lone game's views share: the match, spaces, seeding, state, the game-over check."""
 
     possible_agents: list[str] = list(PLAYERS)
+    match: Match
+    agents: list[str]
+    CONFIG = ("game", "max_steps", "nonfinite_check_every", "observation_spaces", "action_spaces", "state_space",
+              "_zero", "render_mode")  # fmt: skip
+    STATE = {"match": "match", "agents": "view", "steps": "view", "np_random": "view", "np_random_seed": "view"}
 
-    def _setup(self, game: Game, max_steps: int | None, nonfinite_check_every: int) -> None:
-        self.game = game
+    def _setup(self, match: Match, max_steps: int | None, nonfinite_check_every: int) -> None:
+        if match.num_games != 1:
+            raise ValueError(f"{type(self).__name__} is a view of one game; this game has {match.num_games} "
+                             "(use minimax.envs.vector.VectorGameEnv for games in lockstep)")  # fmt: skip
+        self.match = match
+        self.game = match.game
         self.max_steps = None if max_steps is None else check_int("max_steps", max_steps, minimum=1)
         self.nonfinite_check_every = check_int("nonfinite_check_every", nonfinite_check_every, minimum=1)
-        self.observation_spaces = {a: observation_space(game.players[a].size) for a in PLAYERS}
-        self.action_spaces = {
-            a: spaces.Box(-np.inf, np.inf, shape=(game.players[a].size,), dtype=np.float32) for a in PLAYERS
-        }
-        total = sum(game.players[a].size for a in PLAYERS)
-        self.state_space = spaces.Box(-np.inf, np.inf, shape=(total,), dtype=np.float32)
+        sizes = {a: self.game.size(a) for a in PLAYERS}
+        self.observation_spaces = {a: observation_space(sizes[a]) for a in PLAYERS}
+        self.action_spaces = {a: action_space(sizes[a]) for a in PLAYERS}
+        self.state_space = spaces.Box(-np.inf, np.inf, shape=(sum(sizes.values()),), dtype=np.float32)
         self.np_random, self.np_random_seed = seeding.np_random(None)
-        self._zero = torch.zeros((), device=game.device, dtype=game.dtype)
-        self._game_over_reason: str | None = None
+        self._zero = torch.zeros((), device=self.game.device, dtype=self.game.dtype)
+        self.steps = 0  # env steps since reset
+        self.agents = []
 
     def observation_space(self, agent: str) -> gymnasium.Space:
         return self.observation_spaces[agent]
@@ -81,95 +110,102 @@ class GameEnvCore:
         """Reset the game from ``seed``, or from the env's own stream when ``seed`` is None."""
         if seed is not None or self.np_random is None:
             self.np_random, self.np_random_seed = seeding.np_random(seed)
-        self.game.reset(int(self.np_random.integers(0, 2**63 - 1)))
-        device = self.game.device
-        self._moves = 0
-        self._step_count = torch.zeros((), dtype=torch.int64, device=device)
-        self._bad_code = torch.zeros((), dtype=torch.int64, device=device)
-        self._bad_step = torch.zeros((), dtype=torch.int64, device=device)
-        self._game_over_reason = None
-
-    def _check_action(self, agent: str, action: Any) -> torch.Tensor:
-        """The action as a tensor of the expected shape, dtype and device, or a clear error."""
-        size = self.game.players[agent].size
-        if not isinstance(action, torch.Tensor):
-            raise TypeError(
-                f"action for {agent} must be a torch.Tensor of shape ({size},) and dtype {self.game.dtype} "
-                f"(use minimax.to_numpy(env) to act with numpy arrays), got {type(action).__name__}"
-            )
-        if action.shape != (size,):
-            raise ValueError(f"action for {agent} must have shape ({size},), got {tuple(action.shape)}")
-        if action.dtype != self.game.dtype:
-            raise TypeError(f"action for {agent} must have dtype {self.game.dtype}, got {action.dtype}")
-        if action.device != self.game.device:
-            raise ValueError(f"action for {agent} must be on {self.game.device}, got {action.device}")
-        return action
-
-    def _flag(self, code: int, ok: torch.Tensor) -> None:
-        """Remember the first non-finite event (device-side, no host sync)."""
-        newly = (self._bad_code == 0) & ~ok
-        self._bad_code = torch.where(newly, code, self._bad_code)
-        self._bad_step = torch.where(newly, self._step_count, self._bad_step)
-
-    def _watch_move(self, agent: str, loss: torch.Tensor, action: torch.Tensor) -> None:
-        """Flag a non-finite loss or action of ``agent`` (codes encode reason and player)."""
-        index = PLAYERS.index(agent)
-        self._flag(1 + 2 * 0 + index, torch.isfinite(loss))
-        self._flag(1 + 2 * 1 + index, torch.isfinite(action).all())
-
-    def _watch_parameters(self, agent: str) -> None:
-        self._flag(1 + 2 * 2 + PLAYERS.index(agent), torch.isfinite(self.game.parameters(agent)).all())
-
-    def _diverged(self, force: bool = False) -> str | None:
-        """Read the device flag (every ``nonfinite_check_every`` moves) and describe the divergence."""
-        if not force and self._moves % self.nonfinite_check_every:
-            return None
-        code = int(self._bad_code)
-        if code == 0:
-            return None
-        reason, player = _REASONS[(code - 1) // 2], PLAYERS[(code - 1) % 2]
-        return f"{reason} ({player}) at step {int(self._bad_step)}"
-
-    def _count_move(self) -> None:
-        """One more move: the host counter and its device twin (no host-to-device copy per step)."""
-        self._moves += 1
-        self._step_count.add_(1)
-
-    def _truncated(self) -> bool:
-        return self.max_steps is not None and self._moves >= self.max_steps
-
-    def _info(self, agent: str, evaluation: Evaluation) -> dict[str, Any]:
-        """Diagnostics of ``agent``'s last evaluated minibatch (device tensors, no host sync).
-
-        A half-batch turn has no ``value`` and only one of ``d_real``/``d_fake``.
-        """
-        diagnostics = {"d_real": evaluation.d_real, "d_fake": evaluation.d_fake, "value": evaluation.value}
-        return {
-            "step": self._moves,
-            "loss": evaluation.losses[agent],
-            **{k: v for k, v in diagnostics.items() if v is not None},
-            "grad_norm": torch.linalg.vector_norm(evaluation.gradients[agent]),
-            "zero_sum": self.game.loss.zero_sum,
-        }
-
-    def _observation(self, agent: str, evaluation: Evaluation) -> dict[str, torch.Tensor]:
-        return {
-            "loss": evaluation.losses[agent],
-            "gradient": evaluation.gradients[agent],
-            "parameters": self.game.parameters(agent),
-            "step": self._step_count.to(torch.float32),
-        }
+        self.match.reset([int(self.np_random.integers(0, 2**63 - 1))])
+        self.steps = 0
 
     def _require_reset(self) -> None:
-        if not hasattr(self, "_moves"):
+        if not self.match.started:
             raise RuntimeError("the game has not started; call reset() first")
 
-    def _require_live(self) -> None:
+    @property
+    def reason(self) -> str | None:
+        """Why the game ended, when it diverged (the host has read the flag); else None."""
+        return self.match.reasons[0]
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the step limit has been reached."""
+        return self.max_steps is not None and self.steps >= self.max_steps
+
+    @property
+    def over(self) -> bool:
+        """Whether the game has ended (diverged or truncated)."""
+        return self.reason is not None or self.truncated
+
+    def _after_step(self) -> None:
+        """Read the divergence flags every ``nonfinite_check_every`` steps, and at the step limit."""
+        self.steps += 1
+        if self.steps % self.nonfinite_check_every == 0 or self.truncated:
+            self.match.read_divergence()
+
+    def field(self) -> Any:
+        """The joint vector field on the current state and minibatch (simultaneous moves only)."""
         self._require_reset()
-        if not self.agents:
-            why = f" ({self._game_over_reason})" if self._game_over_reason else ""
-            raise RuntimeError(f"the game is over{why}; call reset() before step()")
+        return self.match.field(squeeze=True)
 
     def state(self) -> np.ndarray:
         """The global state: both players' parameters, concatenated (float32 copy)."""
-        return torch.cat([self.game.parameters(a) for a in PLAYERS]).detach().cpu().float().numpy().copy()
+        return torch.cat([self.game.parameters(a)[0] for a in PLAYERS]).detach().cpu().float().numpy().copy()
+
+    def _view_state(self) -> dict[str, Any]:
+        """The view's own state (the match's is beside it)."""
+        bits = self.np_random.bit_generator
+        return {"agents": list(self.agents), "steps": self.steps,
+                "np_random": {"bit_generator": type(bits).__name__, "state": bits.state},
+                "np_random_seed": self.np_random_seed}  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything that decides what the env does next: the view's state, the match's, the game's."""
+        self._require_reset()
+        return {"kind": self.kind, "view": self._view_state(), "match": self.match.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put the env in a saved state (checked first: nothing changes on an error)."""
+        if not isinstance(state, dict) or set(state) != {"kind", "view", "match"}:
+            raise ValueError(f"env state: expected the keys ['kind', 'match', 'view'], got {_keys(state)}")
+        if state["kind"] != self.kind:
+            raise ValueError(f"env state: saved from a {state['kind']!r} env, this is a {self.kind!r} env")
+        view = state["view"]
+        generator = _numpy_generator(view.get("np_random"))
+        agents = view.get("agents")
+        if not isinstance(agents, list) or any(a not in PLAYERS for a in agents):
+            raise ValueError(f"env state: agents must be a list of players, got {agents!r}")
+        steps = check_int("env state: steps", view.get("steps"), minimum=0)
+        self._check_view_state(view)
+        self.match.load_state_dict(state["match"])
+        self.np_random, self.np_random_seed = generator, view.get("np_random_seed")
+        self.agents, self.steps = list(agents), steps
+        self._load_view_state(view)
+
+    def _check_view_state(self, view: dict[str, Any]) -> None:
+        """Check what a subclass adds to the view state (nothing by default)."""
+
+    def _load_view_state(self, view: dict[str, Any]) -> None:
+        """Restore what a subclass adds to the view state (nothing by default)."""
+
+    def close(self) -> None:
+        """Nothing to release; present so wrappers can always call it."""
+
+    def render(self) -> None:
+        """No render modes yet (figures come from the benchmarks)."""
+        return None
+
+
+def _keys(state: Any) -> Any:
+    return sorted(state) if isinstance(state, dict) else type(state).__name__
+
+
+def _numpy_generator(saved: Any) -> np.random.Generator:
+    """A numpy Generator rebuilt from a saved bit-generator state (only numpy's own bit generators)."""
+    if not isinstance(saved, dict) or "bit_generator" not in saved or "state" not in saved:
+        raise ValueError(f"env state: np_random must be {{'bit_generator', 'state'}}, got {saved!r}"[:200])
+    name = saved["bit_generator"]
+    bit_class = getattr(np.random, str(name), None)
+    if bit_class is None or not isinstance(bit_class, type) or not issubclass(bit_class, np.random.BitGenerator):
+        raise ValueError(f"env state: unknown numpy bit generator {name!r}")
+    bits = bit_class()
+    try:
+        bits.state = saved["state"]
+    except (TypeError, ValueError, KeyError) as error:
+        raise ValueError(f"env state: cannot restore the numpy generator ({error})") from None
+    return np.random.Generator(bits)

@@ -48,7 +48,7 @@ def action_to_tensor(game: Game, agent: str, action: Any) -> Any:
     array = np.asarray(action)
     if array.dtype.kind != "f":
         raise TypeError(f"action for {agent} must be a floating-point array, got dtype {array.dtype}")
-    size = game.players[agent].size
+    size = game.size(agent)
     if array.shape != (size,):
         raise ValueError(f"action for {agent} must have shape ({size},), got {array.shape}")
     # A copy, never a view: a caller may reuse its buffer (and the simultaneous schedule keeps a move).

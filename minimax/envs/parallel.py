@@ -7,15 +7,14 @@ from typing import Any
 import torch
 from pettingzoo import ParallelEnv
 
-from minimax.envs.base import GameEnvCore
-from minimax.core.field import JointField
-from minimax.core.game import Evaluation, Game
-from minimax.core.schedules import PLAYERS
+from minimax.core.match import Match
+from minimax.core.players import PLAYERS
+from minimax.envs.base import GameView, check_action
 
 Observations = dict[str, dict[str, torch.Tensor]]
 
 
-class GameParallelEnv(GameEnvCore, ParallelEnv):
+class GameParallelEnv(GameView, ParallelEnv):
     """A GAN as a simultaneous two-player game.
 
     Each step both players have observed their loss and gradient on the same
@@ -25,10 +24,11 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
     """
 
     metadata = {"name": "minimax_game_parallel_v0", "render_modes": []}
+    kind = "parallel"
 
     def __init__(
         self,
-        game: Game,
+        game: Any,
         max_steps: int | None = None,
         nonfinite_check_every: int = 1,
         render_mode: None = None,
@@ -36,66 +36,65 @@ class GameParallelEnv(GameEnvCore, ParallelEnv):
         if render_mode is not None:
             raise ValueError(f"render_mode must be None (no render modes yet), got {render_mode!r}")
         self.render_mode = render_mode
-        self._setup(game, max_steps, nonfinite_check_every)
-        self.agents: list[str] = []
+        self._setup(Match(game, "simultaneous", joint=True, moves_per_step=2), max_steps, nonfinite_check_every)
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Observations, dict[str, dict[str, Any]]]:
         self._reseed(seed)
         self.agents = list(PLAYERS)
-        self._batch = self.game.sample()
-        self._evaluation = self.game.evaluate(self._batch)
-        infos = {a: {"step": 0, "zero_sum": self.game.loss.zero_sum} for a in self.agents}
-        return self._observations(self._evaluation), infos
+        zero_sum = self.game.zero_sum[0]
+        return self.observations(), {a: {"step": 0, "zero_sum": zero_sum} for a in self.agents}
 
-    def _observations(self, evaluation: Evaluation) -> Observations:
-        return {a: self._observation(a, evaluation) for a in self.agents}
+    def observation(self, agent: str) -> dict[str, torch.Tensor]:
+        """``agent``'s observation on the current state and minibatch (evaluated once per step for both players)."""
+        e = self.match.evaluation(agent)
+        return {
+            "loss": e.losses[agent][0],
+            "gradient": e.gradients[agent][0],
+            "parameters": self.game.parameters(agent)[0],
+            "step": self.match.tick_count.to(torch.float32),
+        }
+
+    def observations(self) -> Observations:
+        """Both players' observations on the current state and minibatch (what ``reset`` and ``step`` return)."""
+        return {a: self.observation(a) for a in self.agents}
+
+    def info(self, agent: str) -> dict[str, Any]:
+        """Diagnostics of ``agent``'s latest move (device tensors, no host sync)."""
+        last = self.match.last_infos[agent]
+        info: dict[str, Any] = {"step": int(last["move"][0]) // 2, "loss": last["loss"][0],
+                                **{k: last[k][0] for k in ("d_real", "d_fake", "value") if last[k] is not None},
+                                "grad_norm": last["grad_norm"][0], "zero_sum": self.game.zero_sum[0]}  # fmt: skip
+        if self.reason is not None:
+            info["termination_reason"] = self.reason
+        return info
 
     def step(
         self, actions: dict[str, torch.Tensor]
     ) -> tuple[Observations, dict[str, torch.Tensor], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]]:
-        self._require_live()
+        if not self.agents:
+            self._require_reset()
+            why = f" ({self.reason})" if self.reason else ""
+            raise RuntimeError(f"the game is over{why}; call reset() before step()")
         if not isinstance(actions, dict) or set(actions) != set(self.agents):
             got = sorted(actions) if isinstance(actions, dict) else type(actions).__name__
             raise ValueError(f"actions must be a dict with one action for each of {self.agents}, got {got}")
-        checked = {a: self._check_action(a, actions[a]) for a in self.agents}
-        before = self._evaluation
-        rewards, infos = {}, {}
-        for agent, action in checked.items():
-            self._watch_move(agent, before.losses[agent], action)
-            rewards[agent] = -before.losses[agent]
-            infos[agent] = self._info(agent, before)
-        for agent, action in checked.items():
-            self.game.parameters(agent).add_(action)
-            self._watch_parameters(agent)
-        self._count_move()
-        self._batch = self.game.sample()
-        self._evaluation = self.game.evaluate(self._batch)
-        observations = self._observations(self._evaluation)
-
-        reason = self._diverged(force=self._truncated())
-        terminations = {a: reason is not None for a in self.agents}
-        truncations = {a: reason is None and self._truncated() for a in self.agents}
-        if reason is not None:
-            self._game_over_reason = reason
-            infos = {a: {**info, "termination_reason": reason} for a, info in infos.items()}
-        if reason is not None or self._truncated():
+        checked = {a: check_action(self.game, a, actions[a], (self.game.size(a),)) for a in self.agents}
+        self.play(checked)
+        observations = self.observations()
+        rewards = {a: self.match.last_rewards[a][0] for a in self.agents}
+        infos = {a: self.info(a) for a in self.agents}
+        diverged, truncated = self.reason is not None, self.truncated
+        terminations = {a: diverged for a in self.agents}
+        truncations = {a: not diverged and truncated for a in self.agents}
+        if diverged or truncated:
             self.agents = []
         return observations, rewards, terminations, truncations, infos
 
-    def field(self) -> JointField:
-        """The joint vector field on the current state and minibatch (what game-aware rules need).
-
-        Both players' gradients at other parameters (extragradient), and products with
-        the game Jacobian (consensus, SGA, CGD): see :mod:`minimax.core.field`.
-        """
-        self._require_reset()
-        return JointField(self.game, self._batch)
-
-    def close(self) -> None:
-        """Nothing to release; present so wrappers can always call it."""
-
-    def render(self) -> None:
-        """No render modes yet (figures come from the benchmarks)."""
-        return None
+    def play(self, actions: dict[str, torch.Tensor]) -> None:
+        """Both players' moves, already checked: what ``step`` does after its checks, and what
+        :func:`minimax.train` calls."""
+        for agent in PLAYERS:
+            self.match.submit(agent, actions[agent].unsqueeze(0))
+        self._after_step()

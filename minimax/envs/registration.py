@@ -5,10 +5,13 @@
     pettingzoo.make("aec", "minimax/Normal1D-v0", schedule="alternating:k=5")
     pettingzoo.make("parallel", "minimax/Normal1D-v0", loss="non-saturating")
     gymnasium.make("minimax/Normal1D-v0", player="generator", opponent="adam")
+    minimax.make_vector("minimax/Normal1D-v0", 64, schedule=["alternating:k=1", "simultaneous", ...])
 
-Keyword arguments are split between the task (its constructor's parameters, e.g.
-``mean``, ``std``, ``batch_size``) and the game/env (``loss``, ``schedule``,
-``max_steps``, ``max_cycles``, ``device``, ``dtype``, ``nonfinite_check_every``).
+Keyword arguments are split between the task (its constructor's parameters, e.g. ``mean``,
+``std``, ``batch_size``), the game (``loss``, ``device``, ``dtype``, ``fake_mode``,
+``precision``, ``execution``) and the env (``schedule``, ``max_steps``, ``max_cycles``,
+``nonfinite_check_every``; ``max_iterations`` for N games). One function builds the game for
+every kind of env, lone or N games.
 """
 
 from __future__ import annotations
@@ -16,23 +19,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gymnasium
 import pettingzoo
 import torch
 
+from minimax.core.game import Game
+from minimax.core.schedules import make_schedule
 from minimax.envs.aec import GameAECEnv
 from minimax.envs.parallel import GameParallelEnv
 from minimax.envs.single import SinglePlayerEnv
-from minimax.utils.checks import check_int
-from minimax.core.game import Game
-from minimax.core.schedules import make_schedule
+from minimax.envs.vector import VectorGameEnv
 from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Grid25, LinearWGAN, Normal1D, Ring8, StackedMNIST, Task
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle
-
-if TYPE_CHECKING:
-    from minimax.envs.vector import VectorGameEnv
+from minimax.utils.checks import check_int
 
 TASKS: dict[str, Callable[..., Task]] = {
     "Normal1D-v0": Normal1D,
@@ -47,19 +48,24 @@ TASKS: dict[str, Callable[..., Task]] = {
 # Games given by a payoff f(x, y) rather than a task under a loss family.
 GAMES: dict[str, Callable[..., PayoffGame]] = {"Bilinear-v0": Bilinear, "Saddle-v0": Saddle}
 NAMESPACE = "minimax"
-_GAME_OPTIONS = {"loss", "device", "dtype", "fake_mode"}
-_ENV_OPTIONS = {"max_steps", "max_cycles", "nonfinite_check_every", "render_mode"}
+_GAME_OPTIONS = {"loss", "device", "dtype", "fake_mode", "precision", "execution"}
+_ENV_OPTIONS = {
+    "aec": {"schedule", "max_steps", "max_cycles", "nonfinite_check_every", "render_mode"},
+    "parallel": {"max_steps", "max_cycles", "nonfinite_check_every", "render_mode"},
+    "vector": {"schedule", "max_iterations", "nonfinite_check_every", "joint"},
+}
 
 
-def _split(task_factory: Callable[..., Task], kind: str, kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
-    task_options = set(inspect.signature(task_factory).parameters)
-    if task_factory in GAMES.values():  # device and dtype are the game's own; no loss family
-        task_options -= _GAME_OPTIONS
-    env_options = _ENV_OPTIONS | ({"schedule"} if kind == "aec" else set())
+def _split(factory: Callable[..., Any], kind: str, kwargs: dict[str, Any]) -> tuple[dict, dict, dict]:
+    """The options of the task, of the game and of the env, or a clear error naming the unknown ones."""
+    task_options = set(inspect.signature(factory).parameters)
+    if factory in GAMES.values():  # device and dtype are the game's own; no loss family
+        task_options -= _GAME_OPTIONS | {"num_games"}
+    env_options = _ENV_OPTIONS[kind]
     unknown = set(kwargs) - task_options - _GAME_OPTIONS - env_options
     if unknown:
         raise TypeError(
-            f"unknown option(s) {sorted(unknown)} for {getattr(task_factory, '__name__', task_factory)} ({kind}); "
+            f"unknown option(s) {sorted(unknown)} for {getattr(factory, '__name__', factory)} ({kind}); "
             f"task options: {sorted(task_options)}; game options: {sorted(_GAME_OPTIONS)}; "
             f"env options: {sorted(env_options)}"
         )
@@ -76,20 +82,24 @@ def _dtype(value: Any) -> torch.dtype:
     return table[value]
 
 
-def _game(task_factory: Callable[..., Task], task_options: dict, game_options: dict) -> Game | PayoffGame:
-    if task_factory in GAMES.values():
-        if set(game_options) - {"device", "dtype"}:
-            raise TypeError(f"a payoff game takes no {sorted(set(game_options) - {'device', 'dtype'})}: "
-                            "its losses are f and -f")  # fmt: skip
-        return task_factory(**task_options, device=game_options.get("device", "cpu"),
-                            dtype=_dtype(game_options.get("dtype", torch.float32)))  # fmt: skip
-    task = task_factory(**task_options)
+def build_game(factory: Callable[..., Any], task_options: dict, game_options: dict, num_games: int = 1) -> Any:
+    """The game of a task (or a payoff game) with ``num_games`` games."""
+    dtype = _dtype(game_options.get("dtype", torch.float32))
+    device = game_options.get("device", "cpu")
+    if factory in GAMES.values():
+        extra = set(game_options) - {"device", "dtype"}
+        if extra:
+            raise TypeError(f"a payoff game takes no {sorted(extra)}: its losses are f and -f")
+        return factory(**task_options, device=device, dtype=dtype, num_games=num_games)
     return Game(
-        task,
+        factory(**task_options),
+        num_games,
         loss=game_options.get("loss", "minimax"),
-        device=game_options.get("device", "cpu"),
-        dtype=_dtype(game_options.get("dtype", torch.float32)),
+        device=device,
+        dtype=dtype,
         fake_mode=game_options.get("fake_mode", "train"),
+        precision=game_options.get("precision", "highest"),
+        execution=game_options.get("execution", "auto"),
     )
 
 
@@ -102,54 +112,42 @@ def _max_steps(options: dict, turns_per_cycle: int) -> int | None:
     return steps
 
 
-def make_aec(task_factory: Callable[..., Task], **kwargs: Any) -> GameAECEnv:
+def make_aec(factory: Callable[..., Any], **kwargs: Any) -> GameAECEnv:
     """A turn-based (AEC) game env for a task."""
-    task_options, game_options, env_options = _split(task_factory, "aec", kwargs)
+    task_options, game_options, env_options = _split(factory, "aec", kwargs)
     schedule = make_schedule(env_options.pop("schedule", "alternating"))
     max_steps = _max_steps(env_options, schedule.turns_per_iteration)
-    game = _game(task_factory, task_options, game_options)
+    game = build_game(factory, task_options, game_options)
     return GameAECEnv(game, schedule=schedule, max_steps=max_steps, **env_options)
 
 
-def make_parallel(task_factory: Callable[..., Task], **kwargs: Any) -> GameParallelEnv:
+def make_parallel(factory: Callable[..., Any], **kwargs: Any) -> GameParallelEnv:
     """A simultaneous (Parallel) game env for a task."""
-    task_options, game_options, env_options = _split(task_factory, "parallel", kwargs)
+    task_options, game_options, env_options = _split(factory, "parallel", kwargs)
     max_steps = _max_steps(env_options, 1)
-    return GameParallelEnv(_game(task_factory, task_options, game_options), max_steps=max_steps, **env_options)
+    return GameParallelEnv(build_game(factory, task_options, game_options), max_steps=max_steps, **env_options)
 
 
-def make_single(
-    task_factory: Callable[..., Task], player: str = "generator", opponent: Any = "adam", **kwargs: Any
-) -> SinglePlayerEnv:
+def make_single(factory: Callable[..., Any], player: str = "generator", opponent: Any = "adam",
+                **kwargs: Any) -> SinglePlayerEnv:  # fmt: skip
     """A single-player Gymnasium env: ``player`` learns against an embedded ``opponent`` rule."""
-    return SinglePlayerEnv(make_aec(task_factory, **kwargs), player=player, opponent=opponent)
+    return SinglePlayerEnv(make_aec(factory, **kwargs), player=player, opponent=opponent)
 
 
-def make_vector(env_id: str, num_games: int, **kwargs: Any) -> "VectorGameEnv":
+def make_vector(env_id: str, num_games: int, **kwargs: Any) -> VectorGameEnv:
     """N games of a registered task in lockstep: ``make_vector("minimax/Normal1D-v0", 64, schedule=[...])``.
 
     Options as for the AEC env, except that ``loss`` and ``schedule`` may also be one per game
     and the episode limit is ``max_iterations`` (see :class:`minimax.envs.vector.VectorGameEnv`).
     """
-    from minimax.envs.vector import VectorGameEnv
-    from minimax.vector_game import VectorGame
-
     name = env_id.split("/", 1)[1] if env_id.startswith(f"{NAMESPACE}/") else env_id
-    if name not in TASKS:
-        raise ValueError(f"no vector env for {env_id!r}; tasks with one: {sorted(f'{NAMESPACE}/{t}' for t in TASKS)}")
-    factory = TASKS[name]
-    env_keys = {"schedule", "max_iterations"}
-    task_options = set(inspect.signature(factory).parameters)
-    unknown = set(kwargs) - task_options - _GAME_OPTIONS - env_keys
-    if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)} for {name} (vector); task options: {sorted(task_options)}; "
-                        f"game options: {sorted(_GAME_OPTIONS)}; env options: {sorted(env_keys)}")  # fmt: skip
-    task = factory(**{k: v for k, v in kwargs.items() if k in task_options})
-    game = VectorGame(
-        task, num_games, loss=kwargs.get("loss", "minimax"), device=kwargs.get("device", "cpu"),
-        dtype=_dtype(kwargs.get("dtype", torch.float32)), fake_mode=kwargs.get("fake_mode", "train"),
-    )  # fmt: skip
-    return VectorGameEnv(game, kwargs.get("schedule", "alternating"), max_iterations=kwargs.get("max_iterations"))
+    catalogue = {**TASKS, **GAMES}
+    if name not in catalogue:
+        raise ValueError(f"unknown env id {env_id!r}; expected one of: {sorted(f'{NAMESPACE}/{t}' for t in catalogue)}")
+    num_games = check_int("num_games", num_games, minimum=1)
+    task_options, game_options, env_options = _split(catalogue[name], "vector", kwargs)
+    game = build_game(catalogue[name], task_options, game_options, num_games)
+    return VectorGameEnv(game, env_options.pop("schedule", "alternating"), **env_options)
 
 
 def register_all() -> None:

@@ -22,6 +22,9 @@ class SinglePlayerEnv(gymnasium.Env):
     """
 
     metadata = {"render_modes": []}
+    CONFIG = ("player", "other", "observation_space", "action_space", "render_mode", "spec")
+    STATE = {"game_env": "game_env", "opponent": "opponent", "_done": "done", "_np_random": "np_random",
+             "_np_random_seed": "np_random"}  # fmt: skip
 
     def __init__(self, env: GameAECEnv, player: str, opponent: Any) -> None:
         self.player = check_choice("player", player, PLAYERS)
@@ -72,6 +75,31 @@ class SinglePlayerEnv(gymnasium.Env):
         terminated, truncated = env.terminations[self.player], env.truncations[self.player]
         self._done = terminated or truncated
         return observation, reward, terminated, truncated, dict(env.infos[self.player])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The game env's state, the opponent's rule state and this view's own (its stream, whether it is done)."""
+        bits = self.np_random.bit_generator
+        opponent = getattr(self.opponent, "state", None)
+        return {"kind": "single", "game_env": self.game_env.state_dict(), "opponent": opponent, "done": self._done,
+                "np_random": {"bit_generator": type(bits).__name__, "state": bits.state,
+                              "seed": getattr(self, "_np_random_seed", None)}}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s output (the opponent's state must fit its rule)."""
+        from minimax.envs.base import _numpy_generator
+
+        if not isinstance(state, dict) or set(state) != {"kind", "game_env", "opponent", "done", "np_random"}:
+            raise ValueError("single-player env state: expected the keys game_env, opponent, done, np_random, kind")
+        if not isinstance(state["done"], bool):
+            raise ValueError(f"single-player env state: done must be True or False, got {state['done']!r}")
+        generator = _numpy_generator(state["np_random"])
+        self.game_env.load_state_dict(state["game_env"])
+        if callable(getattr(self.opponent, "set_state", None)):
+            params = self.game_env.game.parameters(self.other)[0]
+            self.opponent.set_state(state["opponent"], params if state["opponent"] is not None else None)
+        self.np_random = generator
+        self._np_random_seed = state["np_random"].get("seed")
+        self._done = state["done"]
 
     def close(self) -> None:
         self.game_env.close()

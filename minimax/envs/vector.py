@@ -1,35 +1,32 @@
-"""N games in lockstep: a vector env over :class:`minimax.vector_game.VectorGame`.
+"""N games in lockstep: the vector view of a :class:`minimax.core.match.Match` of N games.
 
 Conventions: Gymnasium's vector envs (``num_envs``, ``reset(seed=[...])`` returning
 ``(observations, infos)``, ``step`` returning five batched results, ``single_*`` and batched
 spaces) with PettingZoo Parallel's per-agent dicts, since there are two players.
 
-Time runs in *ticks*. In each tick every game makes the turn its own schedule says: game i
-with ``alternating:k=5`` runs six ticks per iteration (five discriminator turns, then the
-generator), a game with ``alternating:k=1`` two ticks and then waits; a simultaneous game
-moves both players in the first tick. An iteration is the longest cycle
-(``ticks_per_iteration``), so games with different schedules stay aligned on iterations.
-Observations carry a ``"moving"`` mask ``(N,)``: a player's action is applied only where it
-moves, and an update rule should keep its state only there (:func:`minimax.vector_training.train_vector`
-does both).
+Time runs in *ticks* (see :mod:`minimax.core.match`): in each tick every game makes the turn its
+own schedule says, so games with ``alternating:k=5``, ``alternating:k=1`` and ``simultaneous``
+share one env. Observations carry a ``"moving"`` mask ``(N,)``: a player's action is applied only
+where it moves, and an update rule should keep its state only there (``minimax.train`` does both).
 
 Observations per player (device tensors, nothing copied to the host): ``"loss"`` (N,),
-``"gradient"`` (N, P) (zeros where the player does not move), ``"parameters"`` (N, P), the
-live buffer, ``"moving"`` (N,) bool. Rewards are minus the mover's loss (0 elsewhere).
-Like the parameters, the gradient is a buffer the env reuses: it is valid until the next
-``step`` (copy it to keep it), and an agent may overwrite it (``rule.update_`` does).
+``"gradient"`` (N, P) (zeros where the player does not move), ``"parameters"`` (N, P), the live
+buffer, ``"step"`` (N,) moves so far, ``"moving"`` (N,) bool. Rewards are minus the mover's loss
+(0 elsewhere). The gradient may be a buffer the env reuses: it is valid until the next ``step``
+(copy it to keep it), and an agent may overwrite it (``rule.update_`` does).
 
-Divergence is per game: a move with a non-finite loss or a non-finite entry terminates that
-game (``terminations[player][i]`` True), as it terminates a lone env: the move is applied, and
-from then on the game is frozen (no more moves); ``infos`` says at which iteration and whose
-move (``diverged_at``, ``diverged_player``: -1 while alive; player 0 is the discriminator).
-The other games go on, untouched: games share no computation that could carry a NaN across.
+Divergence is per game, in the same words as a lone env's: a move with a non-finite loss,
+action or parameters terminates that game (``terminations[player][i]``), the move is applied,
+and from then on the game is frozen. ``infos`` say at which iteration and whose move
+(``diverged_at``, ``diverged_player``: -1 while alive; player 0 is the discriminator); the
+other games go on, untouched. The host reads the flags every ``nonfinite_check_every`` steps
+(``infos["termination_reason"]`` then names them); ``terminations`` come from the device flags
+at every step, without a host sync.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
@@ -38,44 +35,11 @@ import torch
 from gymnasium.utils import seeding
 from gymnasium.vector.utils import batch_space
 
-from minimax.envs.base import observation_space
+from minimax.core.match import Match, Tick, plan_ticks
+from minimax.core.players import PLAYERS
+from minimax.core.schedules import Schedule
+from minimax.envs.base import _numpy_generator, action_space, check_action, observation_space
 from minimax.utils.checks import check_int
-from minimax.core.schedules import BOTH, DISCRIMINATOR, GENERATOR, PARTS, PLAYERS, Schedule, make_schedule
-from minimax.vector_game import VectorBatch, VectorEvaluation, VectorGame
-
-
-@dataclass(frozen=True)
-class Tick:
-    """What happens in one tick: which games draw which part, and who moves where."""
-
-    draws: dict[str, tuple[int, ...]]  # part -> games drawing a minibatch of that part
-    moves: dict[tuple[str, str], tuple[int, ...]]  # (player, part) -> games where player moves on that part
-    moving: dict[str, np.ndarray]  # player -> (N,) bool
-
-
-def plan_ticks(schedules: Sequence[Schedule]) -> list[Tick]:
-    """The ticks of one iteration for games with the given schedules (one per game)."""
-    n = len(schedules)
-    length = max(1 if s.simultaneous else s.turns_per_iteration for s in schedules)
-    ticks = []
-    for j in range(length):
-        draws: dict[str, list[int]] = {}
-        moves: dict[tuple[str, str], list[int]] = {}
-        moving = {p: np.zeros(n, dtype=bool) for p in PLAYERS}
-        for i, s in enumerate(schedules):
-            if s.simultaneous:
-                turns = [(p, BOTH) for p in PLAYERS] if j == 0 else []
-            elif j < s.turns_per_iteration:
-                turns = [(s.agent_at(j), s.part_at(j))]
-            else:
-                turns = []
-            if turns:
-                draws.setdefault(turns[0][1], []).append(i)
-            for player, part in turns:
-                moves.setdefault((player, part), []).append(i)
-                moving[player][i] = True
-        ticks.append(Tick({k: tuple(v) for k, v in draws.items()}, {k: tuple(v) for k, v in moves.items()}, moving))
-    return ticks
 
 
 class VectorGameEnv:
@@ -83,40 +47,59 @@ class VectorGameEnv:
 
     metadata = {"name": "minimax_vector_v0", "render_modes": [], "autoreset_mode": None}
     possible_agents: list[str] = list(PLAYERS)
+    kind = "vector"
+    CONFIG = ("game", "num_envs", "schedules", "ticks", "ticks_per_iteration", "max_iterations", "nonfinite_check_every",
+              "single_observation_spaces", "single_action_spaces", "observation_spaces", "action_spaces")  # fmt: skip
+    STATE = {"match": "match", "agents": "view", "steps": "view", "seeds": "view", "np_random": "view",
+             "np_random_seed": "view"}  # fmt: skip
 
     def __init__(
         self,
-        game: VectorGame,
+        game: Any,
         schedule: str | Schedule | Sequence[str | Schedule] = "alternating",
         max_iterations: int | None = None,
+        nonfinite_check_every: int = 1,
+        joint: bool = False,
     ) -> None:
-        if not isinstance(game, VectorGame):
-            raise TypeError(f"game must be a minimax.vector_game.VectorGame, got {game!r}")
+        """``joint``: on a tick where both players move in every game (simultaneous schedules), evaluate them in
+        one forward/backward, as the Parallel env does (BatchNorm statistics then advance once per joint move)."""
+        if not hasattr(game, "num_games"):
+            raise TypeError(f"game must be a minimax.Game (of N games) or a payoff game, got {game!r}")
+        self.match = Match(game, schedule, joint=joint)
         self.game = game
         self.num_envs = game.num_games
-        specs = [schedule] * self.num_envs if isinstance(schedule, (str, Schedule)) else list(schedule)
-        if len(specs) != self.num_envs:
-            raise ValueError(f"schedule must be one schedule or one per game ({self.num_envs}), got {len(specs)}")
-        self.schedules = [make_schedule(s) for s in specs]
-        self.ticks = plan_ticks(self.schedules)
-        self.ticks_per_iteration = len(self.ticks)
+        self.schedules = self.match.schedules
+        self.ticks = self.match.ticks
+        self.ticks_per_iteration = self.match.ticks_per_iteration
         self.max_iterations = None if max_iterations is None else check_int("max_iterations", max_iterations, minimum=1)
-        device = game.device
-        self._moving = [{p: torch.as_tensor(t.moving[p], device=device) for p in PLAYERS} for t in self.ticks]
+        self.nonfinite_check_every = check_int("nonfinite_check_every", nonfinite_check_every, minimum=1)
         self.single_observation_spaces = {p: observation_space(game.size(p)) for p in PLAYERS}
-        self.single_action_spaces = {
-            p: gymnasium.spaces.Box(-np.inf, np.inf, shape=(game.size(p),), dtype=np.float32) for p in PLAYERS
-        }
+        self.single_action_spaces = {p: action_space(game.size(p)) for p in PLAYERS}
         self.observation_spaces = {p: batch_space(s, self.num_envs) for p, s in self.single_observation_spaces.items()}
         self.action_spaces = {p: batch_space(s, self.num_envs) for p, s in self.single_action_spaces.items()}
         self.agents: list[str] = []
-        self._zeros = {p: torch.zeros(self.num_envs, game.size(p), device=device, dtype=game.dtype) for p in PLAYERS}
+        self.seeds: list[int] = []
+        self.steps = 0
+        self.np_random, self.np_random_seed = seeding.np_random(None)
 
     def observation_space(self, agent: str) -> gymnasium.Space:
         return self.observation_spaces[agent]
 
     def action_space(self, agent: str) -> gymnasium.Space:
         return self.action_spaces[agent]
+
+    @property
+    def iteration(self) -> int:
+        return self.match.iteration
+
+    @property
+    def truncated(self) -> bool:
+        return self.max_iterations is not None and self.match.iteration >= self.max_iterations
+
+    @property
+    def over(self) -> bool:
+        """Whether every game has ended (the host has read every game's divergence), or the limit is reached."""
+        return bool(self.match.over.all()) or self.truncated
 
     # ------------------------------------------------------------------------------ API
 
@@ -127,148 +110,116 @@ class VectorGameEnv:
         ``seed[i]``), or one int from which N seeds are drawn, or None (fresh entropy)."""
         n = self.num_envs
         if seed is None or isinstance(seed, (int, np.integer)):
-            root, _ = seeding.np_random(None if seed is None else int(seed))
-            env_seeds = [int(s) for s in root.integers(0, 2**31 - 1, size=n)]
+            self.np_random, self.np_random_seed = seeding.np_random(None if seed is None else int(seed))
+            env_seeds = [int(s) for s in self.np_random.integers(0, 2**31 - 1, size=n)]
         else:
             env_seeds = [int(s) for s in seed]
             if len(env_seeds) != n:
                 raise ValueError(f"reset needs one seed per game ({n}) or a single int, got {len(env_seeds)} seeds")
-        # As GameEnvCore._reseed: the env's seed draws the game's seed.
+        # As a lone env: the env's seed draws the game's seed.
         game_seeds = [int(seeding.np_random(s)[0].integers(0, 2**63 - 1)) for s in env_seeds]
         self.seeds = env_seeds
-        self.game.reset(game_seeds)
-        device = self.game.device
+        self.match.reset(game_seeds)
         self.agents = list(PLAYERS)
-        self.iteration = 0
-        self._tick = 0
-        self.alive = torch.ones(n, dtype=torch.bool, device=device)
-        self.diverged_at = torch.full((n,), -1, dtype=torch.int64, device=device)
-        self.diverged_player = torch.full((n,), -1, dtype=torch.int64, device=device)
-        self._iteration_t = torch.zeros((), dtype=torch.int64, device=device)
-        self._observe()
-        return self._observations(), self._infos()
+        self.steps = 0
+        return self.observations(), self.infos()
 
     def step(self, actions: dict[str, torch.Tensor]) -> tuple[Any, Any, Any, Any, Any]:
         """Apply each moving player's actions ``(N, P)`` where it moves, then advance one tick."""
         if not self.agents:
             raise RuntimeError("call reset() before step(), and again once every game is over")
-        tick = self._moving[self._tick]
-        rewards = {}
-        for p in PLAYERS:
-            moving = tick[p]
-            if not self.ticks[self._tick].moving[p].any():
-                rewards[p] = torch.zeros(self.num_envs, device=self.game.device, dtype=self.game.dtype)
-                continue
+        tick = self.match.current
+        if not isinstance(actions, dict):
+            raise TypeError(f"actions must be a dict {{player: (N, P) tensor}}, got {type(actions).__name__}")
+        for p in tick.movers:
             if p not in actions:
-                raise ValueError(f"{p} moves in this tick (games {np.flatnonzero(self.ticks[self._tick].moving[p]).tolist()}) but has no action")
-            action = self._check_action(p, actions[p])
-            params = self.game.params[p]
-            loss = self._evaluation_loss[p]
-            # Applied where the player moves and the game is alive (one fused multiply-add). A loss or a
-            # move that is not finite ends that game (the sum of a vector is non-finite iff an entry is,
-            # barring overflow: one pass, no host sync).
-            move = moving & self.alive
-            params.addcmul_(action, move.unsqueeze(-1).to(params.dtype))
-            ok = torch.isfinite(loss) & torch.isfinite(action.sum(-1))
-            bad = move & ~ok
-            self.diverged_at = torch.where(bad & (self.diverged_at < 0), self._iteration_t, self.diverged_at)
-            self.diverged_player = torch.where(bad & (self.diverged_player < 0), PLAYERS.index(p), self.diverged_player)
-            self.alive = self.alive & ~bad
-            rewards[p] = torch.where(moving, -loss, torch.zeros_like(loss))
-        self._tick += 1
-        if self._tick == self.ticks_per_iteration:
-            self._tick = 0
-            self.iteration += 1
-            self._iteration_t = self._iteration_t + 1
-        truncated = self.max_iterations is not None and self.iteration >= self.max_iterations
-        if truncated:
+                raise ValueError(f"{p} moves in this tick (games {np.flatnonzero(tick.moving[p]).tolist()}) but has no action")
+        checked = {p: check_action(self.game, p, actions[p], (self.num_envs, self.game.size(p))) for p in tick.movers}
+        self.play(checked)
+        zeros = torch.zeros(self.num_envs, device=self.game.device, dtype=self.game.dtype)
+        rewards = {p: self.match.last_rewards[p] if p in tick.movers else zeros for p in PLAYERS}
+        if self.truncated:
             self.agents = []
-        else:
-            self._observe()
-        terminations = {p: ~self.alive for p in PLAYERS}
-        truncations = {p: torch.full((self.num_envs,), truncated, device=self.game.device) for p in PLAYERS}
-        return self._observations(), rewards, terminations, truncations, self._infos()
+        observations = self.observations()
+        dead = ~self.match.alive
+        terminations = {p: dead for p in PLAYERS}
+        truncations = {p: torch.full((self.num_envs,), self.truncated, device=self.game.device) for p in PLAYERS}
+        return observations, rewards, terminations, truncations, self.infos()
+
+    def play(self, actions: dict[str, torch.Tensor]) -> None:
+        """The tick's moves, already checked: what ``step`` does after its checks, and what :func:`minimax.train` calls."""
+        for p in self.match.current.movers:
+            self.match.submit(p, actions[p])
+        self.steps += 1
+        if self.steps % self.nonfinite_check_every == 0 or self.truncated:
+            self.match.read_divergence()
 
     def close(self) -> None:
         """Nothing to release."""
 
-    # ------------------------------------------------------------------------------ internals
+    def field(self) -> Any:
+        """The joint field of every game (a tick in which both players move in every game: simultaneous schedules)."""
+        return self.match.field()
 
-    def _check_action(self, player: str, action: Any) -> torch.Tensor:
-        shape = (self.num_envs, self.game.size(player))
-        if not isinstance(action, torch.Tensor):
-            raise TypeError(f"action for {player} must be a torch.Tensor of shape {shape}, got {type(action).__name__}")
-        if tuple(action.shape) != shape:
-            raise ValueError(f"action for {player} must have shape {shape} (games, parameters), got {tuple(action.shape)}")
-        if action.dtype != self.game.dtype or action.device != self.game.device:
-            raise TypeError(
-                f"action for {player} must be {self.game.dtype} on {self.game.device}, got {action.dtype} on {action.device}"
-            )
-        return action
+    # ------------------------------------------------------------------------------ views of the match
 
-    def _observe(self) -> None:
-        """Draw this tick's minibatches and evaluate every mover (one batched pass per group)."""
-        tick = self.ticks[self._tick]
-        batches: dict[str, VectorBatch] = {part: self.game.sample(games, part) for part, games in tick.draws.items()}
-        self._evaluations: dict[str, list[tuple[tuple[int, ...], VectorEvaluation]]] = {p: [] for p in PLAYERS}
-        # The discriminator first, as a lone simultaneous game evaluates it first.
-        for player in PLAYERS:
-            for part in PARTS:
-                games = tick.moves.get((player, part))
-                if not games:
-                    continue
-                batch = batches[part]
-                drawn = tick.draws[part]
-                if games != drawn:
-                    rows = torch.tensor([drawn.index(i) for i in games], device=self.game.device)
-                    batch = VectorBatch(batch.real[rows], batch.noise[rows], part)
-                self._evaluations[player].append((games, self.game.evaluate(player, games, batch)))
-        self._evaluation_loss = {p: self._gather(p, "loss") for p in PLAYERS}
-        self._gradient = {p: self._gather(p, "gradient") for p in PLAYERS}
+    def observation(self, player: str) -> dict[str, torch.Tensor]:
+        """``player``'s observation in every game: where it does not move this tick, zero loss and gradient."""
+        match = self.match
+        if player not in match.current.movers:
+            zeros = torch.zeros(self.num_envs, self.game.size(player), device=self.game.device, dtype=self.game.dtype)
+            loss = zeros[:, 0]
+        else:
+            e = match.evaluation(player)
+            loss, zeros = e.losses[player], e.gradients[player]
+        return {"loss": loss, "gradient": zeros, "parameters": self.game.parameters(player),
+                "step": match.move_count.to(torch.float32), "moving": match.moving(player)}  # fmt: skip
 
-    def _gather(self, player: str, field: str) -> torch.Tensor:
-        """One (N, ...) tensor of a field over the player's evaluation groups (zeros elsewhere)."""
-        groups = self._evaluations[player]
-        if len(groups) == 1 and len(groups[0][0]) == self.num_envs:
-            return getattr(groups[0][1], field)
-        if not groups:  # the player does not move in this tick: shared zeros, never written
-            return self._zeros[player] if field == "gradient" else self._zeros[player][:, 0]
-        out = self._zeros[player] if field == "gradient" else self._zeros[player][:, 0]
-        out = torch.zeros_like(out)
-        for games, evaluation in groups:
-            out[torch.as_tensor(games, device=out.device)] = getattr(evaluation, field)
-        return out
-
-    def _observations(self) -> dict[str, dict[str, torch.Tensor]]:
+    def observations(self) -> dict[str, dict[str, torch.Tensor]]:
         if not self.agents:
-            return {p: {"parameters": self.game.params[p]} for p in PLAYERS}
-        moving = self._moving[self._tick]
-        return {
-            p: {
-                "loss": self._evaluation_loss[p],
-                "gradient": self._gradient[p],
-                "parameters": self.game.params[p],
-                "moving": moving[p],
-            }
-            for p in PLAYERS
-        }
+            return {p: {"parameters": self.game.parameters(p)} for p in PLAYERS}
+        return {p: self.observation(p) for p in PLAYERS}
 
-    def _infos(self) -> dict[str, dict[str, Any]]:
-        common = {"iteration": self.iteration, "tick": self._tick, "diverged_at": self.diverged_at,
-                  "diverged_player": self.diverged_player}  # fmt: skip
+    def infos(self) -> dict[str, dict[str, Any]]:
+        match = self.match
+        code = match.bad_code
+        common = {"iteration": match.iteration, "tick": match.tick, "diverged_at": match.bad_iteration,
+                  "diverged_player": torch.where(code > 0, (code - 1) % 2, -1),
+                  "termination_reason": list(match.reasons)}  # fmt: skip
         infos: dict[str, dict[str, Any]] = {p: dict(common) for p in PLAYERS}
         if self.agents:
-            for p in PLAYERS:
+            for p in match.current.movers:
+                e = match.evaluation(p)
                 for name in ("d_real", "d_fake", "value"):
-                    parts = [(g, getattr(e, name)) for g, e in self._evaluations[p] if getattr(e, name) is not None]
-                    if len(parts) == 1 and len(parts[0][0]) == self.num_envs:
-                        infos[p][name] = parts[0][1]
-                    elif parts:
-                        full = torch.full((self.num_envs,), float("nan"), device=self.game.device, dtype=self.game.dtype)
-                        for games, v in parts:
-                            full[torch.as_tensor(games, device=full.device)] = v
-                        infos[p][name] = full
+                    if getattr(e, name) is not None:
+                        infos[p][name] = getattr(e, name)
         return infos
+
+    # ------------------------------------------------------------------------------ state
+
+    def state_dict(self) -> dict[str, Any]:
+        bits = self.np_random.bit_generator
+        view = {"agents": list(self.agents), "steps": self.steps, "seeds": list(self.seeds),
+                "np_random": {"bit_generator": type(bits).__name__, "state": bits.state},
+                "np_random_seed": self.np_random_seed}  # fmt: skip
+        return {"kind": self.kind, "view": view, "match": self.match.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or set(state) != {"kind", "view", "match"}:
+            raise ValueError("env state: expected the keys ['kind', 'match', 'view']")
+        if state["kind"] != self.kind:
+            raise ValueError(f"env state: saved from a {state['kind']!r} env, this is a {self.kind!r} env")
+        view = state["view"]
+        generator = _numpy_generator(view.get("np_random"))
+        agents, seeds = view.get("agents"), view.get("seeds")
+        if not isinstance(agents, list) or any(a not in PLAYERS for a in agents):
+            raise ValueError(f"env state: agents must be a list of players, got {agents!r}")
+        if not isinstance(seeds, list) or len(seeds) not in (0, self.num_envs):
+            raise ValueError(f"env state: seeds must be one per game ({self.num_envs}), got {seeds!r}"[:200])
+        steps = check_int("env state: steps", view.get("steps"), minimum=0)
+        self.match.load_state_dict(state["match"])
+        self.np_random, self.np_random_seed = generator, view.get("np_random_seed")
+        self.agents, self.seeds, self.steps = list(agents), [int(s) for s in seeds], steps
 
 
 __all__ = ["Tick", "VectorGameEnv", "plan_ticks"]

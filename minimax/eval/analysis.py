@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from minimax.core.schedules import DISCRIMINATOR, PLAYERS
+from minimax.core.game import Minibatch
+from minimax.core.players import DISCRIMINATOR, PLAYERS
 
 CONVERGED = "converges"
 CYCLES = "cycles"
@@ -42,39 +43,29 @@ def _state_leaves(state: Any) -> list[torch.Tensor]:
     return []
 
 
+def _rule_objects(rules: Any) -> list[Any]:
+    return [rules] if getattr(rules, "joint", False) else [rules[p] for p in PLAYERS]
+
+
 def _rule_states(rules: Any) -> list[torch.Tensor]:
-    if getattr(rules, "joint", False):
-        return _state_leaves(getattr(rules, "state", None))
-    return [leaf for p in PLAYERS for leaf in _state_leaves(rules[p].state)]
-
-
-def _one_cycle(env: Any, rules: Any) -> None:
-    """Play one iteration (schedule cycle) of ``env`` with ``rules``."""
-    if hasattr(env, "schedule"):  # AEC
-        for _ in range(env.schedule.turns_per_iteration):
-            player = env.agent_selection
-            env.step(rules[player].act(env.observe(player)))
-        return
-    env._evaluation = env.game.evaluate(env._batch)  # the state may have been written since the last step
-    observations = {p: env._observation(p, env._evaluation) for p in PLAYERS}
-    if getattr(rules, "joint", False):
-        env.step(rules.act(observations, env.field()))
-    else:
-        env.step({p: rules[p].act(observations[p]) for p in PLAYERS})
+    return [leaf for rule in _rule_objects(rules) for leaf in _state_leaves(getattr(rule, "state", None))]
 
 
 def _read(env: Any, rules: Any) -> torch.Tensor:
-    parts = [env.game.parameters(p).reshape(-1) for p in PLAYERS] + [t.reshape(-1) for t in _rule_states(rules)]
+    game = env.match.game
+    parts = [game.parameters(p).reshape(-1) for p in PLAYERS] + [t.reshape(-1) for t in _rule_states(rules)]
     return torch.cat(parts).detach().to(torch.float64).clone()
 
 
 def _write(env: Any, rules: Any, vector: torch.Tensor) -> None:
-    targets = [env.game.parameters(p) for p in PLAYERS] + _rule_states(rules)
+    game = env.match.game
+    targets = [game.parameters(p) for p in PLAYERS] + _rule_states(rules)
     offset = 0
     with torch.no_grad():
         for t in targets:
             t.copy_(vector[offset : offset + t.numel()].reshape(t.shape).to(t.dtype))
             offset += t.numel()
+    env.match.refresh()  # the parameters changed from outside: evaluations are recomputed
 
 
 def update_operator(
@@ -84,55 +75,50 @@ def update_operator(
 
     ``make_env()`` builds a fresh env of a linear game (float64 recommended); ``rules``
     is ``{player: UpdateRule}`` or a joint rule. The rules first play ``warmup`` cycles
-    so that every buffer exists and first-step special cases are past; the random
-    streams are rewound before each image, so a stochastic game is linearised on one
-    fixed draw of minibatches; then column i of
-    M is (F(s + epsilon e_i) - F(s)) / epsilon, F being one cycle from the state s reached.
+    so that every buffer exists and first-step special cases are past; the env is then
+    rewound to that state (its ``state_dict``: random streams and minibatch included) before
+    each image, so a stochastic game is linearised on one fixed draw of minibatches; then
+    column i of M is (F(s + epsilon e_i) - F(s)) / epsilon, F being one cycle from the state s reached.
     Exact up to rounding for linear games and linear rules (gradient descent, momentum,
     extragradient, optimism, consensus, CGD); on a nonlinear game started at its
     equilibrium it is the local linearisation (the Jacobian of the cycle map), as in
     Mescheder et al. 2018; for nonlinear rules (Adam) it should not be read as a prediction.
     """
+    from minimax.training.loop import Driver
+
     env = make_env()
-    env.reset(seed=seed)
-    for r in ([rules] if getattr(rules, "joint", False) else rules.values()):
-        r.reset()
+    driver = Driver(env, rules)
+    driver.env.reset(seed=seed)
+    driver.reset_agents()
     for _ in range(warmup):
-        _one_cycle(env, rules)
-    base_state = _read(env, rules)
-    saved = [copy.deepcopy(getattr(r, "_state", None)) for r in _rule_objects(rules)]
-    streams = [getattr(env.game, name) for name in ("data_rng", "noise_rng", "loss_rng")]
-    stream_states = [s.get_state() for s in streams]
-    batch = env._batch
+        driver.iteration()
+    env_state = driver.env.state_dict()
+    base_state = _read(driver.env, rules)
+    saved = [copy.deepcopy(getattr(r, "state", None)) for r in _rule_objects(rules)]
 
     def image(vector: torch.Tensor) -> torch.Tensor:
         _restore(rules, saved)
-        for stream, state in zip(streams, stream_states):  # the same minibatches for every column
-            stream.set_state(state)
-        env._batch = batch
-        if hasattr(env, "_evaluations"):
-            env._evaluations = {}
-        _write(env, rules, vector)
-        _one_cycle(env, rules)
-        return _read(env, rules)
+        driver.env.load_state_dict(env_state)  # the same minibatches and streams for every column
+        _write(driver.env, rules, vector)
+        driver.iteration()
+        return _read(driver.env, rules)
 
     size = base_state.numel()
     origin = image(base_state)
     basis = torch.eye(size, dtype=torch.float64)
     columns = [(image(base_state + epsilon * basis[i]) - origin) / epsilon for i in range(size)]
     _restore(rules, saved)
+    driver.env.load_state_dict(env_state)
     return torch.stack(columns, dim=1)
-
-
-def _rule_objects(rules: Any) -> list[Any]:
-    return [rules] if getattr(rules, "joint", False) else [rules[p] for p in PLAYERS]
 
 
 def _restore(rules: Any, saved: list[Any]) -> None:
     """Put back the rules' states (counts included) as they were after the warm-up."""
     for rule, state in zip(_rule_objects(rules), saved):
-        if hasattr(rule, "_state"):
-            rule._state = copy.deepcopy(state)
+        if callable(getattr(rule, "set_state", None)):
+            rule.set_state(copy.deepcopy(state))
+        elif callable(getattr(rule, "load_state_dict", None)) and state is not None:
+            rule.load_state_dict(copy.deepcopy(state))
 
 
 def spectral_radius(matrix: torch.Tensor) -> float:
@@ -185,43 +171,35 @@ def winding(trajectory: np.ndarray, center: np.ndarray | None = None) -> float:
 
 @torch.no_grad()
 def best_response_gap(game: Any, steps: int = 500, lr: float = 1e-3, batch_size: int | None = None,
-                      evaluation_batch: int = 4096, seed: int = 0) -> dict[str, float]:  # fmt: skip
-    """Train the discriminator against the frozen generator; report how far the value moves.
+                      evaluation_batch: int = 4096, seed: int = 0) -> dict[str, np.ndarray]:  # fmt: skip
+    """Train each game's discriminator against its frozen generator; report how far the value moves.
 
-    Returns the value V on one fixed evaluation batch before and after ``steps`` Adam
-    steps of the discriminator alone, and their difference: 0 means the discriminator
-    already plays a best response; a large gap means an apparent equilibrium is an
-    artefact of a weak discriminator. The game is left exactly as it was (parameters,
+    Returns, per game (arrays of N), the value V on one fixed evaluation batch before and after
+    ``steps`` Adam steps of the discriminator alone, and their difference: 0 means the
+    discriminator already plays a best response; a large gap means an apparent equilibrium is
+    an artefact of a weak discriminator. The game is left exactly as it was (parameters,
     buffers and random streams are restored).
     """
     import agents
 
-    from minimax.core.game import Minibatch
-
-    theta = game.parameters(DISCRIMINATOR)
-    saved_theta = theta.clone()
-    modules = [game.players[p].module for p in PLAYERS]
-    saved_buffers = [[b.clone() for b in m.buffers()] for m in modules]
-    streams = [game.data_rng, game.noise_rng, game.loss_rng]
-    saved_streams = [s.get_state() for s in streams]
+    saved = game.state_dict()
     try:
+        theta = game.parameters(DISCRIMINATOR)
         rng = torch.Generator(game.device).manual_seed(seed)
         n = evaluation_batch
-        fixed = Minibatch(game.task.sample_data(n, rng, game.device, game.dtype),
-                          game.task.sample_noise(n, rng, game.device, game.dtype))  # fmt: skip
+        real = game.task.sample_data(n, rng, game.device, game.dtype)
+        noise = game.task.sample_noise(n, rng, game.device, game.dtype)
+        shape = (game.num_games,)
+        fixed = Minibatch(real.expand(*shape, *real.shape), noise.expand(*shape, *noise.shape))
         before = game.evaluate(fixed, (DISCRIMINATOR,), update_buffers=False).value
         rule = agents.make("adam", lr=lr)
         state = rule.init(theta)
         for _ in range(steps):
-            gradient = game.evaluate(game.sample(batch_size), (DISCRIMINATOR,), update_buffers=False)
-            delta, state = rule.update(gradient.gradients[DISCRIMINATOR], state, theta)
+            evaluation = game.evaluate(game.sample(batch_size=batch_size), (DISCRIMINATOR,), update_buffers=False)
+            delta, state = rule.update(evaluation.gradients[DISCRIMINATOR], state, theta)
             theta.add_(delta)
         after = game.evaluate(fixed, (DISCRIMINATOR,), update_buffers=False).value
     finally:
-        theta.copy_(saved_theta)
-        for module, buffers in zip(modules, saved_buffers):
-            for b, v in zip(module.buffers(), buffers):
-                b.copy_(v)
-        for s, v in zip(streams, saved_streams):
-            s.set_state(v)
-    return {"value_before": float(before), "value_after": float(after), "gap": float(after - before)}
+        game.load_state_dict(saved)
+    before, after = before.double().cpu().numpy(), after.double().cpu().numpy()
+    return {"value_before": before, "value_after": after, "gap": after - before}

@@ -112,6 +112,8 @@ class Normal1D(Task):
 
     name = "Normal1D"
     data_shape = (1,)
+    # the fixed training set, the shuffled order of the current pass over it, the position in that pass
+    state_fields = ("_train", "_order", "_cursor")
 
     def __init__(
         self,
@@ -158,6 +160,26 @@ class Normal1D(Task):
         self._train: torch.Tensor | None = None
         self._order: torch.Tensor | None = None
         self._cursor = 0
+
+    def check_field(self, name: str, value: Any) -> None:
+        n = self.train_size
+        if name == "_cursor":
+            limit = 0 if n is None else n
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+                raise ValueError(f"Normal1D state: _cursor must be an integer in [0, {limit}], got {value!r}")
+            return
+        if value is None:
+            return
+        if n is None:
+            raise ValueError(f"Normal1D state: {name} must be None without a training set (train_size=None), got a value")
+        expected = {"_train": (torch.float64, (n, 1)), "_order": (torch.int64, (n,))}[name]
+        if not isinstance(value, torch.Tensor) or (value.dtype, tuple(value.shape)) != expected:
+            got = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"Normal1D state: {name} must be a {expected[0]} tensor of shape {expected[1]}, got {got}")
+        if name == "_train" and not torch.isfinite(value).all():
+            raise ValueError("Normal1D state: _train (the training set) must be finite")
+        if name == "_order" and not torch.equal(value.sort().values.cpu(), torch.arange(n)):
+            raise ValueError(f"Normal1D state: _order must be a permutation of 0..{n - 1}")
 
     @property
     def analytic(self) -> bool:

@@ -20,22 +20,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from minimax.utils.checks import check_float
-from minimax.core.flat import FlatModule
-from minimax.core.game import Evaluation, Minibatch
-from minimax.core.schedules import BOTH, DISCRIMINATOR, GENERATOR, PLAYERS
+from minimax.core.game import Evaluation, Minibatch, gradient_norm
+from minimax.core.players import BOTH, DISCRIMINATOR, GENERATOR, PLAYERS
+from minimax.utils.checks import check_float, check_int
 
 Payoff = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-class Point(nn.Module):
-    """A player who is just a vector of parameters."""
-
-    def __init__(self, start: torch.Tensor) -> None:
-        super().__init__()
-        self.value = nn.Parameter(start.clone())
 
 
 class ZeroSum:
@@ -55,14 +45,22 @@ def _vector(name: str, value: Any, size: int | None = None) -> torch.Tensor:
 
 
 class PayoffGame:
-    """min over the generator x, max over the discriminator y, of ``payoff(x, y)``.
+    """min over the generator x, max over the discriminator y, of ``payoff(x, y)``, for N games in lockstep.
 
-    ``gradient_noise`` adds N(0, sigma^2) to each observed gradient (drawn from the
-    game's noise stream, so a seed fixes it); the joint field of :mod:`minimax.core.field`
-    is the noiseless one.
+    ``payoff`` takes one game's vectors ``x (Px,)`` and ``y (Py,)`` and returns a scalar; N
+    games evaluate it through ``torch.func.vmap`` (one game calls it directly). Each game's
+    parameters are a row of the ``(N, P)`` buffers, and every game starts at ``(x0, y0)``.
+    ``gradient_noise`` adds N(0, sigma^2) to each observed gradient (drawn from each game's
+    own noise stream, so a seed fixes it); the joint field of :mod:`minimax.core.field` is the
+    noiseless one.
     """
 
     task = None
+    fake_mode = "train"
+    precision = "highest"
+    CONFIG = ("payoff", "name", "num_games", "all_games", "device", "dtype", "gradient_noise", "start", "buffers",
+              "losses", "loss", "zero_sum", "_empty", "_batched", "matrix", "a", "b")  # fmt: skip
+    STATE = {"params": "parameters", "noise_rngs": "rngs", "loss_rngs": "rngs"}
 
     def __init__(
         self,
@@ -73,74 +71,142 @@ class PayoffGame:
         name: str = "payoff",
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
+        num_games: int = 1,
     ) -> None:
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.payoff = payoff
         self.name = name
+        self.num_games = check_int("num_games", num_games, minimum=1)
+        self.all_games = tuple(range(self.num_games))
         self.device = torch.empty(0, device=device).device
         self.dtype = dtype
         self.gradient_noise = check_float("gradient_noise", gradient_noise, minimum=0.0)
         self.start = {GENERATOR: _vector("x0", x0), DISCRIMINATOR: _vector("y0", y0)}
-        self.players = {p: FlatModule(Point(self.start[p]).to(self.device, dtype)) for p in PLAYERS}
-        self.loss = ZeroSum()
-        self.fake_mode = "train"
-        self.data_rng = torch.Generator(self.device)
-        self.noise_rng = torch.Generator(self.device)
-        self.loss_rng = torch.Generator(self.device)
-        self._empty = torch.empty(0, 1, device=self.device, dtype=dtype)
+        self.params = {p: self.start[p].to(self.device, dtype).unsqueeze(0).repeat(self.num_games, 1) for p in PLAYERS}
+        self.buffers: dict[str, dict[str, torch.Tensor]] = {p: {} for p in PLAYERS}
+        self.losses = [ZeroSum()] * self.num_games
+        self.loss = self.losses[0]
+        self.zero_sum = [True] * self.num_games
+        self.noise_rngs = [torch.Generator(self.device) for _ in range(self.num_games)]
+        self.loss_rngs = [torch.Generator(self.device) for _ in range(self.num_games)]
+        self._empty = torch.empty(self.num_games, 0, 1, device=self.device, dtype=dtype)
+        self._batched = torch.func.vmap(payoff)
 
-    def reset(self, seed: int) -> None:
-        """Back to the start point; the gradient-noise stream restarts from ``seed``."""
-        noise_seed, loss_seed = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
-        self.noise_rng.manual_seed(int(noise_seed) % 2**63)
-        self.loss_rng.manual_seed(int(loss_seed) % 2**63)
-        with torch.no_grad():
-            for p in PLAYERS:
-                self.players[p].flat.copy_(self.start[p])
+    def size(self, player: str) -> int:
+        return self.params[player].shape[1]
 
     def parameters(self, player: str) -> torch.Tensor:
-        return self.players[player].flat
+        """``player``'s live ``(N, P)`` parameters (x for the generator, y for the discriminator)."""
+        return self.params[player]
 
-    def sample(self, batch_size: int | None = None, part: str = BOTH) -> Minibatch:
-        """The turn's gradient noise, one entry per parameter of both players (zeros without noise)."""
+    def rows(self, games: Sequence[int] | None) -> tuple[int, ...]:
+        return self.all_games if games is None else tuple(int(i) for i in games)
+
+    def reset(self, seeds: Sequence[int]) -> None:
+        """Back to the start point; each game's gradient-noise stream restarts from its seed."""
+        seeds = [int(s) for s in seeds]
+        if len(seeds) != self.num_games:
+            raise ValueError(f"reset needs one seed per game ({self.num_games}), got {len(seeds)}")
+        for i, seed in enumerate(seeds):
+            noise_seed, loss_seed = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+            self.noise_rngs[i].manual_seed(int(noise_seed) % 2**63)
+            self.loss_rngs[i].manual_seed(int(loss_seed) % 2**63)
+        with torch.no_grad():
+            for p in PLAYERS:
+                self.params[p].copy_(self.start[p].to(self.device, self.dtype).expand_as(self.params[p]))
+
+    def sample(self, part: str = BOTH, games: Sequence[int] | None = None, batch_size: int | None = None) -> Minibatch:
+        """The turn's gradient noise: per game, one entry per parameter of both players (zeros without noise)."""
         if part != BOTH:
             raise ValueError(f"a payoff game has no real or generated half batches, got part {part!r}")
-        size = sum(self.players[p].size for p in PLAYERS)
-        if self.gradient_noise:
-            noise = torch.randn(size, generator=self.noise_rng, device=self.device, dtype=self.dtype)
-            return Minibatch(self._empty, noise * self.gradient_noise)
-        return Minibatch(self._empty, torch.zeros(size, device=self.device, dtype=self.dtype))
+        rows = self.rows(games)
+        size = sum(self.size(p) for p in PLAYERS)
+        empty = self._empty[: len(rows)]
+        if not self.gradient_noise:
+            return Minibatch(empty, torch.zeros(len(rows), size, device=self.device, dtype=self.dtype))
+        draws = [torch.randn(size, generator=self.noise_rngs[i], device=self.device, dtype=self.dtype) for i in rows]
+        return Minibatch(empty, torch.stack(draws) * self.gradient_noise)
 
-    def losses_at(self, params: dict[str, torch.Tensor], batch: Minibatch, rng: torch.Generator | None = None):
-        f = self.payoff(params[GENERATOR], params[DISCRIMINATOR])
+    def _f(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The payoff of each game, (n,)."""
+        if x.shape[0] == 1:  # one game: the payoff on its vectors as they are
+            return self.payoff(x[0], y[0]).unsqueeze(0)
+        return self._batched(x, y)
+
+    def losses_at(self, params: dict[str, torch.Tensor], batch: Minibatch, rngs: Any = None,
+                  games: Sequence[int] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
+        f = self._f(params[GENERATOR], params[DISCRIMINATOR])
         return {GENERATOR: f, DISCRIMINATOR: -f}
 
-    def evaluate(self, batch: Minibatch, players: tuple[str, ...] = PLAYERS, update_buffers: bool = True) -> Evaluation:
-        leaves = {p: self.players[p].flat.detach().clone().requires_grad_(p in players) for p in PLAYERS}
+    def evaluate(self, batch: Minibatch, players: tuple[str, ...] = PLAYERS, games: Sequence[int] | None = None,
+                 update_buffers: bool = True) -> Evaluation:  # fmt: skip
+        rows = self.rows(games)
+        at = None if rows == self.all_games else torch.as_tensor(rows, device=self.device)
+        leaves = {p: (self.params[p] if at is None else self.params[p][at]).detach().clone().requires_grad_(p in players)
+                  for p in PLAYERS}  # fmt: skip
         with torch.enable_grad():
             losses = self.losses_at(leaves, batch)
             gradients = {}
             offset = 0
             for p in PLAYERS:
-                size = self.players[p].size
+                size = self.size(p)
                 if p in players:
-                    (grad,) = torch.autograd.grad(losses[p], leaves[p], retain_graph=True, allow_unused=True)
+                    (grad,) = torch.autograd.grad(losses[p].sum(), leaves[p], retain_graph=True, allow_unused=True)
                     grad = torch.zeros_like(leaves[p]) if grad is None else grad
-                    gradients[p] = grad.detach() + batch.noise[offset : offset + size]
+                    gradients[p] = grad.detach() + batch.noise[:, offset : offset + size]
                 offset += size
-        value = losses[GENERATOR].detach()
         return Evaluation(
             losses={p: losses[p].detach() for p in players},
             gradients=gradients,
+            grad_norms={p: gradient_norm(g) for p, g in gradients.items()},
             d_real=None,
             d_fake=None,
-            value=value,
+            value=losses[GENERATOR].detach(),
         )
 
     def distance_to(self, point: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Euclidean distance of the current state to ``point`` (e.g. the equilibrium)."""
-        return torch.sqrt(sum((self.players[p].flat - point[p].to(self.dtype)).pow(2).sum() for p in PLAYERS))
+        """Euclidean distance of each game's state to ``point`` (e.g. the equilibrium), (N,)."""
+        return torch.sqrt(sum((self.params[p] - point[p].to(self.device, self.dtype)).pow(2).sum(-1) for p in PLAYERS))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"parameters": {p: self.params[p].clone() for p in PLAYERS},
+                "rngs": {"noise": [g.get_state() for g in self.noise_rngs], "loss": [g.get_state() for g in self.loss_rngs]}}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or set(state) != {"parameters", "rngs"}:
+            raise ValueError(f"payoff game state: expected the keys ['parameters', 'rngs'], got {state!r}"[:200])
+        for p in PLAYERS:
+            value = state["parameters"].get(p)
+            if not isinstance(value, torch.Tensor) or value.shape != self.params[p].shape or value.dtype != self.dtype:
+                raise ValueError(f"payoff game state: {p} parameters must be a {self.dtype} tensor of shape "
+                                 f"{list(self.params[p].shape)}")  # fmt: skip
+        for name in ("noise", "loss"):
+            saved = state["rngs"].get(name)
+            if not isinstance(saved, (list, tuple)) or len(saved) != self.num_games:
+                raise ValueError(f"payoff game state: the {name} streams must hold one state per game ({self.num_games})")
+        for g, s in zip(self.noise_rngs, state["rngs"]["noise"]):
+            g.set_state(s)
+        for g, s in zip(self.loss_rngs, state["rngs"]["loss"]):
+            g.set_state(s)
+        with torch.no_grad():
+            for p in PLAYERS:
+                self.params[p].copy_(state["parameters"][p])
+
+
+class BilinearPayoff:
+    """f(x, y) = x^T A y + (a/2)|x|^2 - (b/2)|y|^2 on one game's vectors (a class, so games pickle)."""
+
+    def __init__(self, matrix: torch.Tensor, a: float, b: float) -> None:
+        self.matrix, self.a, self.b = matrix, a, b
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x @ self.matrix @ y + 0.5 * self.a * x.pow(2).sum() - 0.5 * self.b * y.pow(2).sum()
+
+
+def saddle_payoff(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Heusel et al. 2017's toy saddle f(x, y) = (1 + x^2)(100 - y^2)."""
+    return ((1 + x.pow(2)) * (100 - y.pow(2))).sum()
 
 
 def Bilinear(
@@ -152,6 +218,7 @@ def Bilinear(
     gradient_noise: float = 0.0,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    num_games: int = 1,
 ) -> PayoffGame:
     """f(x, y) = x^T A y + (a/2)|x|^2 - (b/2)|y|^2; the equilibrium is (0, 0) when A is nonsingular or a, b > 0."""
     matrix = np.atleast_2d(np.asarray(A, dtype=np.float64))
@@ -160,22 +227,14 @@ def Bilinear(
     x, y = _vector("x0", x0, matrix.shape[0]), _vector("y0", y0, matrix.shape[1])
     a, b = check_float("a", a), check_float("b", b)
     tensor = torch.as_tensor(matrix, device=device, dtype=dtype)
-
-    def payoff(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return x @ tensor @ y + 0.5 * a * x.pow(2).sum() - 0.5 * b * y.pow(2).sum()
-
-    game = PayoffGame(payoff, x, y, gradient_noise, "Bilinear", device, dtype)
+    game = PayoffGame(BilinearPayoff(tensor, a, b), x, y, gradient_noise, "Bilinear", device, dtype, num_games)
     game.matrix, game.a, game.b = matrix, a, b
     return game
 
 
 def Saddle(
     x0: float = 1.0, y0: float = 1.0, gradient_noise: float = 0.0,
-    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, num_games: int = 1,
 ) -> PayoffGame:  # fmt: skip
     """Heusel et al. 2017's toy saddle f(x, y) = (1 + x^2)(100 - y^2), saddle at (0, 0)."""
-
-    def payoff(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ((1 + x.pow(2)) * (100 - y.pow(2))).sum()
-
-    return PayoffGame(payoff, x0, y0, gradient_noise, "Saddle", device, dtype)
+    return PayoffGame(saddle_payoff, x0, y0, gradient_noise, "Saddle", device, dtype, num_games)

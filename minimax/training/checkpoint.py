@@ -3,13 +3,12 @@
 A checkpoint holds everything that decides what a run does next, so that resuming it
 gives, on the CPU, a trajectory bitwise identical to the uninterrupted run:
 
-* both players' flat parameters and their modules' buffers (BatchNorm statistics);
-* every random stream: the game's ``data_rng``, ``noise_rng`` and ``loss_rng``, the
-  env's ``np_random``, and the task's own state (e.g. Normal1D's shuffled order of its
-  training set and the position in it);
-* the schedule position: move count, whose turn, the turn's minibatch and any
-  evaluation already made on it, the pending moves of a simultaneous cycle, the device
-  counters of the divergence check, rewards, flags and infos;
+* the env's ``state_dict()``: both players' parameters and buffers (BatchNorm statistics)
+  in every game, every random stream (each game's data, noise and loss streams, the env's
+  ``np_random``), each task's declared state (e.g. Normal1D's shuffled order of its
+  training set and the position in it), and the match: the tick, the move counts, the
+  tick's minibatches and any evaluation already made on them, pending moves, the device
+  flags of the divergence check, the latest rewards and infos;
 * every update rule's state (``UpdateRule.state``: moments and int64 step counts) and a
   game-aware rule's own attributes (``PastExtragradient``'s previous gradient, ...);
 * the history so far (:class:`minimax.training.loop.History`) and any ``extra`` data.
@@ -57,13 +56,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from minimax.envs.aec import GameAECEnv
-from minimax.envs.parallel import GameParallelEnv
+from minimax.core.players import PLAYERS
 from minimax.utils.files import atomic_output, atomic_write
-from minimax.core.game import Evaluation, Minibatch
-from minimax.core.schedules import PLAYERS
+from minimax.utils.version import VERSION
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the env's state_dict (N games); 1: minimax 0.1's lone envs
 MAGIC = b"MINIMAX CHECKPOINT\n"
 SUFFIX = ".ckpt"
 RUN_SPEC = "run.json"
@@ -204,47 +201,51 @@ def jsonable(value: Any) -> Any:
 
 
 def env_kind(env: Any) -> str:
-    if isinstance(env, GameParallelEnv):
-        return "parallel"
-    if isinstance(env, GameAECEnv):
-        return "aec"
-    raise TypeError(
-        f"checkpoints are of torch-native minimax envs (GameAECEnv or GameParallelEnv), got {type(env).__name__}"
-    )
+    kind = getattr(env, "kind", None)
+    if kind in ("aec", "parallel", "vector") and callable(getattr(env, "state_dict", None)):
+        return kind
+    raise TypeError(f"checkpoints are of minimax envs (AEC, Parallel or vector), got {type(env).__name__}")
 
 
-def setup_of(env: GameAECEnv | GameParallelEnv) -> dict[str, Any]:
-    """What identifies a run's game: a checkpoint only loads into an env with the same setup."""
-    game = env.game
-    task = getattr(game, "task", None)
+def _task_setup(game: Any, task: Any) -> dict[str, Any]:
     if task is not None:
         described = {k: v for k, v in task.describe().items() if k not in _VOLATILE_TASK_KEYS}
-        task_setup = {"class": type(task).__name__, **described}
-    else:  # a payoff game
-        task_setup = {"class": type(game).__name__, "name": getattr(game, "name", None),
-                      "start": {p: game.start[p] for p in PLAYERS} if hasattr(game, "start") else None,
-                      "gradient_noise": getattr(game, "gradient_noise", None),
-                      **{k: getattr(game, k) for k in ("matrix", "a", "b") if hasattr(game, k)}}  # fmt: skip
+        return {"class": type(task).__name__, **described}
+    return {"class": type(game).__name__, "name": getattr(game, "name", None),  # a payoff game
+            "start": {p: game.start[p] for p in PLAYERS} if hasattr(game, "start") else None,
+            "gradient_noise": getattr(game, "gradient_noise", None),
+            **{k: getattr(game, k) for k in ("matrix", "a", "b") if hasattr(game, k)}}  # fmt: skip
+
+
+def setup_of(env: Any) -> dict[str, Any]:
+    """What identifies a run's game: a checkpoint only loads into an env with the same setup."""
+    kind = env_kind(env)
+    game = env.match.game
+    networks = getattr(game, "networks", None)
     setup: dict[str, Any] = {
-        "env": env_kind(env),
-        "task": task_setup,
-        "loss": getattr(game.loss, "name", type(game.loss).__name__),
+        "env": kind,
+        "games": game.num_games,
+        "task": _task_setup(game, getattr(game, "task", None)),
+        "loss": [getattr(f, "name", type(f).__name__) for f in game.losses],
         "dtype": str(game.dtype).removeprefix("torch."),
         "fake_mode": getattr(game, "fake_mode", None),
-        "parameters": {p: game.players[p].size for p in PLAYERS},
-        "networks": {p: repr(game.players[p].module) for p in PLAYERS},
-        "buffers": {p: {n: list(b.shape) for n, b in game.players[p].module.named_buffers()} for p in PLAYERS},
-        "max_steps": env.max_steps,
+        "parameters": {p: game.size(p) for p in PLAYERS},
+        "networks": {p: repr(networks[p].template.module) for p in PLAYERS} if networks else None,
+        "buffers": {p: {n: list(b.shape) for n, b in game.buffers[p].items()} for p in PLAYERS},
+        "max_steps": getattr(env, "max_steps", None),
+        "max_iterations": getattr(env, "max_iterations", None),
+        "schedule": [{"cycle": list(s.cycle), "parts": list(s.parts), "simultaneous": s.simultaneous}
+                     for s in env.match.schedules],  # fmt: skip
     }
-    if isinstance(env, GameAECEnv):
-        schedule = env.schedule
-        setup["schedule"] = {"cycle": list(schedule.cycle), "parts": list(schedule.parts),
-                             "simultaneous": schedule.simultaneous}  # fmt: skip
+    if game.num_games == 1:  # a lone game reads as it always did
+        setup["loss"] = setup["loss"][0]
+        setup["schedule"] = setup["schedule"][0]
     return jsonable(setup)
 
 
 # Setup entries in the order a difference is reported: the cause before its consequences.
-_PRIORITY = ("env", "task", "class", "loss", "schedule", "dtype", "fake_mode", "max_steps", "parameters", "networks", "buffers")
+_PRIORITY = ("env", "games", "task", "class", "loss", "schedule", "dtype", "fake_mode", "max_steps", "max_iterations",
+             "parameters", "networks", "buffers")  # fmt: skip
 
 
 def _differences(saved: Any, current: Any, where: str = "") -> list[str]:
@@ -268,66 +269,6 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _task_state(task: Any) -> dict[str, Any]:
-    """A task's mutable state: its ``checkpoint_state()``, or its private plain-data attributes.
-
-    Private attributes holding tensors, numbers, strings, booleans or None are saved
-    (Normal1D's training set, its shuffled order and the position in it); caches held in
-    dicts or other objects are not (they are rebuilt on demand).
-    """
-    if task is None:
-        return {}
-    if callable(getattr(task, "checkpoint_state", None)):
-        return {"custom": task.checkpoint_state()}
-    plain = (torch.Tensor, int, float, str, bool, type(None))
-    return {"attributes": {k: v for k, v in vars(task).items() if k.startswith("_") and isinstance(v, plain)}}
-
-
-def _evaluation(e: Evaluation) -> dict[str, Any]:
-    return {"losses": e.losses, "gradients": e.gradients, "d_real": e.d_real, "d_fake": e.d_fake, "value": e.value}
-
-
-def _env_state(env: GameAECEnv | GameParallelEnv) -> dict[str, Any]:
-    if not hasattr(env, "_moves"):
-        raise CheckpointError(None, "the env has not been reset: there is no game to save yet")
-    bits = env.np_random.bit_generator
-    state: dict[str, Any] = {
-        "moves": env._moves,
-        "step_count": env._step_count,
-        "bad_code": env._bad_code,
-        "bad_step": env._bad_step,
-        "game_over_reason": env._game_over_reason,
-        "agents": list(env.agents),
-        "np_random": {"bit_generator": type(bits).__name__, "state": bits.state},
-        "np_random_seed": env.np_random_seed,
-        "batch": {"real": env._batch.real, "noise": env._batch.noise, "part": env._batch.part},
-    }
-    if isinstance(env, GameAECEnv):
-        state.update(
-            agent_selection=env.agent_selection,
-            rewards=dict(env.rewards),
-            cumulative_rewards=dict(env._cumulative_rewards),
-            terminations=dict(env.terminations),
-            truncations=dict(env.truncations),
-            infos={a: dict(i) for a, i in env.infos.items()},
-            pending=dict(env._pending),
-            evaluations={a: _evaluation(e) for a, e in env._evaluations.items()},
-            skip_agent_selection=env._skip_agent_selection,
-        )
-    else:
-        state["evaluation"] = _evaluation(env._evaluation)
-    return state
-
-
-def _game_state(game: Any) -> dict[str, Any]:
-    return {
-        "parameters": {p: game.players[p].flat for p in PLAYERS},
-        "buffers": {p: dict(game.players[p].module.named_buffers()) for p in PLAYERS},
-        "rng": {"data": game.data_rng.get_state(), "noise": game.noise_rng.get_state(),
-                "loss": game.loss_rng.get_state()},  # fmt: skip
-    }
-
-
 def _is_update_rule(rule: Any) -> bool:
     from agents.rules import UpdateRule
 
@@ -345,7 +286,7 @@ def _rule_state(rule: Any, who: str) -> dict[str, Any]:
     if callable(getattr(rule, "state_dict", None)) and callable(getattr(rule, "load_state_dict", None)):
         out["custom"] = rule.state_dict()
     elif _is_update_rule(rule):
-        out["state"] = rule._state
+        out["state"] = rule.state
     else:
         skip = {"_hyperparameters", "name"}
         attributes = {k: v for k, v in vars(rule).items() if k not in skip}
@@ -380,11 +321,13 @@ def _history_state(history: Any) -> dict[str, Any] | None:
     return {
         "metrics": {k: np.asarray(v) for k, v in history.metrics.items()},
         "iterations": history.iterations,
-        "moves": history.moves,
+        "moves": np.asarray(history.moves),
         "wall_time": history.wall_time,
-        "terminated": history.terminated,
+        "reasons": list(history.reasons()),
         "truncated": history.truncated,
-        "reason": history.reason,
+        "diverged_at": np.asarray(history.diverged_at),
+        "diverged_player": np.asarray(history.diverged_player),
+        "seeds": list(history.seeds),
         "settings": jsonable(history.settings),
     }
 
@@ -412,13 +355,13 @@ class Checkpoint:
 
     @property
     def parameters(self) -> dict[str, torch.Tensor]:
-        """Both players' flat parameters (CPU tensors)."""
-        return dict(self.state["game"]["parameters"])
+        """Both players' parameters in every game, ``(N, P)`` CPU tensors."""
+        return dict(self.state["match"]["game"]["parameters"])
 
 
 def save(
     path: str | Path,
-    env: GameAECEnv | GameParallelEnv,
+    env: Any,
     agents: Any = None,
     history: Any = None,
     extra: Mapping[str, Any] | None = None,
@@ -431,30 +374,27 @@ def save(
     (numbers, strings, lists, dicts with string keys, tensors, numpy arrays). Returns the path.
     """
     path = Path(path)
-    kind = env_kind(env)
+    env_kind(env)
     tensors: list[torch.Tensor] = []
-    game = env.game
+    game = env.match.game
     body = {
         "kind": "minimax checkpoint",
         "iteration": int(getattr(history, "iterations", 0) or 0) if history is not None else None,
         "created": time.time(),
-        "versions": {"minimax": _version(), "torch": torch.__version__, "numpy": np.__version__},
+        "versions": {"minimax": VERSION, "torch": torch.__version__, "numpy": np.__version__},
         "device": str(game.device),
         "setup": setup_of(env),
         "run_spec": jsonable(run_spec) if run_spec is not None else None,
     }
     try:
-        body["state"] = _encode(
-            {"env": _env_state(env), "game": _game_state(game), "task": _task_state(getattr(game, "task", None))},
-            tensors, "state",
-        )  # fmt: skip
+        body["state"] = _encode(env.state_dict(), tensors, "state")
         body["agents"] = _encode(_agents_state(agents), tensors, "agents")
         body["history"] = _encode(_history_state(history), tensors, "history")
         body["extra"] = _encode(dict(extra or {}), tensors, "extra")
     except _Unsupported as error:
         raise CheckpointError(path, f"cannot save: {error}") from None
     if body["iteration"] is None:
-        body["iteration"] = env._moves if kind == "parallel" else env._moves // env.schedule.turns_per_iteration
+        body["iteration"] = env.match.iteration
     meta = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
@@ -469,15 +409,6 @@ def save(
         file.write(meta)
         file.write(blob)
     return path
-
-
-def _version() -> str:
-    try:
-        from minimax import __version__
-
-        return __version__
-    except ImportError:  # pragma: no cover - during package import
-        return "unknown"
 
 
 def load(path: str | Path) -> Checkpoint:
@@ -505,7 +436,9 @@ def load(path: str | Path) -> Checkpoint:
         raise CheckpointError(
             path,
             f"format version {version!r}, this minimax reads version {FORMAT_VERSION}"
-            + (" (written by a newer minimax)" if newer else ""),
+            + (" (written by a newer minimax)" if newer else "")
+            + (" (written by minimax 0.1, before one engine ran N games: finish that run with minimax 0.1)"
+               if version == 1 else ""),
         )
     try:
         m, t, digest = int(header["meta_bytes"]), int(header["tensor_bytes"]), str(header["sha256"])
@@ -547,12 +480,14 @@ def _history_from(saved: dict[str, Any] | None) -> Any:
     return History(
         metrics={k: np.asarray(v) for k, v in saved["metrics"].items()},
         iterations=int(saved["iterations"]),
-        moves=int(saved["moves"]),
+        moves=np.asarray(saved["moves"]),
         wall_time=float(saved["wall_time"]),
-        terminated=bool(saved["terminated"]),
+        termination_reasons=[None if r is None else str(r) for r in saved["reasons"]],
         truncated=bool(saved["truncated"]),
-        reason=saved["reason"],
         settings=dict(saved["settings"]),
+        diverged_at=np.asarray(saved["diverged_at"]),
+        diverged_player=np.asarray(saved["diverged_player"]),
+        seeds=[int(x) for x in saved["seeds"]],
     )
 
 
@@ -611,7 +546,7 @@ def _loose(saved: Any, device: torch.device, current: Any = None) -> Any:
     return saved
 
 
-def _plan_rule(rule: Any, saved: dict[str, Any], who: str, game: Any) -> Any:
+def _plan_rule(rule: Any, saved: dict[str, Any], who: str, env: Any) -> Any:
     """Check ``saved`` against ``rule`` and return a function that applies it (nothing changes yet)."""
     mine = _describe_rule(rule)
     for key, label in (("type", "type"), ("name", "name"), ("hyperparameters", "hyper-parameters")):
@@ -621,6 +556,7 @@ def _plan_rule(rule: Any, saved: dict[str, Any], who: str, game: Any) -> Any:
                 f"the {who} rule differs: the checkpoint has {saved.get('name')} {label} "
                 f"{_short(saved.get(key), 200)}, this run {_short(mine[key], 200)}",
             )
+    game = env.match.game
     device = game.device
     if "custom" in saved:
         if not callable(getattr(rule, "load_state_dict", None)):
@@ -633,14 +569,10 @@ def _plan_rule(rule: Any, saved: dict[str, Any], who: str, game: Any) -> Any:
         if saved["state"] is None:
             return rule.reset
         params = game.parameters(who)
+        params = params if env.kind == "vector" else params[0]  # a lone view's rules see (P,) vectors
         with torch.no_grad():
             state = _fit(rule.init(params), saved["state"], f"{who} rule state", device)
-        key = (params.shape, params.dtype, params.device)
-
-        def apply() -> None:
-            rule._state, rule._state_key = state, key
-
-        return apply
+        return lambda: rule.set_state(state, params)
     attributes = {k: _loose(v, device, getattr(rule, k, None)) for k, v in saved.get("attributes", {}).items()}
     unknown = [k for k in attributes if not hasattr(rule, k)]
     if unknown:
@@ -648,7 +580,7 @@ def _plan_rule(rule: Any, saved: dict[str, Any], who: str, game: Any) -> Any:
     return lambda: [setattr(rule, k, v) for k, v in attributes.items()]
 
 
-def _plan_agents(agents: Any, saved: dict[str, Any] | None, game: Any) -> list[Any]:
+def _plan_agents(agents: Any, saved: dict[str, Any] | None, env: Any) -> list[Any]:
     if agents is None:
         return []
     if saved is None:
@@ -658,23 +590,16 @@ def _plan_agents(agents: Any, saved: dict[str, Any] | None, game: Any) -> list[A
         have = "one joint rule" if saved["kind"] == "joint" else "a rule per player"
         raise CheckpointError(None, f"the checkpoint holds {have}, this run has {'one joint rule' if joint else 'a rule per player'}")
     if joint:
-        return [_plan_rule(agents, saved["rule"], "joint", game)]
-    return [_plan_rule(agents[p], saved["players"][p], p, game) for p in PLAYERS]
+        return [_plan_rule(agents, saved["rule"], "joint", env)]
+    return [_plan_rule(agents[p], saved["players"][p], p, env) for p in PLAYERS]
 
 
-def _tensor_into(target: torch.Tensor, saved: Any, where: str) -> torch.Tensor:
-    if not isinstance(saved, torch.Tensor) or saved.shape != target.shape:
-        got = list(saved.shape) if isinstance(saved, torch.Tensor) else type(saved).__name__
-        raise CheckpointError(None, f"{where}: the checkpoint has {got}, the env {list(target.shape)}")
-    return saved
-
-
-def restore(env: GameAECEnv | GameParallelEnv, agents: Any, checkpoint: Checkpoint | str | Path) -> Checkpoint:
+def restore(env: Any, agents: Any, checkpoint: Checkpoint | str | Path) -> Checkpoint:
     """Put ``env`` (and ``agents``, if not None) in the state saved in ``checkpoint``.
 
     Everything is checked before anything changes: a checkpoint of another setup (task,
-    networks, loss, schedule, env kind, dtype), device type, or update rule is refused
-    with a :class:`CheckpointError` and leaves ``env`` and ``agents`` as they were.
+    networks, loss, schedule, env kind, number of games, dtype), device type, or update rule
+    is refused with a :class:`CheckpointError` and leaves ``env`` and ``agents`` as they were.
     Returns the checkpoint (its ``history`` and ``extra`` are the caller's to use).
     """
     if not isinstance(checkpoint, Checkpoint):
@@ -694,77 +619,17 @@ def _restore(env: Any, agents: Any, ckpt: Checkpoint) -> Checkpoint:
     if differences:
         shown = "; ".join(differences[:4]) + (f"; and {len(differences) - 4} more" if len(differences) > 4 else "")
         raise CheckpointError(None, f"written for another setup than this env ({shown})")
-    game = env.game
-    device = game.device
+    device = env.match.game.device
     saved_device = torch.device(ckpt.device)
     if saved_device.type != device.type:
         raise CheckpointError(
             None, f"written on {ckpt.device}, this env is on {device}: random streams cannot move between device types"
         )
-    state = ckpt.state
-    saved_game, saved_env, saved_task = state["game"], state["env"], state["task"]
-    # Check and prepare everything first.
-    parameters = {p: _tensor_into(game.players[p].flat, saved_game["parameters"][p], f"{p} parameters") for p in PLAYERS}
-    buffers = {}
-    for p in PLAYERS:
-        mine = dict(game.players[p].module.named_buffers())
-        theirs = saved_game["buffers"][p]
-        if set(mine) != set(theirs):
-            raise CheckpointError(None, f"{p} buffers {sorted(theirs)} in the checkpoint, {sorted(mine)} in the env")
-        buffers[p] = {n: _tensor_into(mine[n], theirs[n], f"{p} buffer {n}") for n in mine}
-    plans = _plan_agents(agents, ckpt.agents, game)
-    kind = env_kind(env)
-    if ("agent_selection" in saved_env) != (kind == "aec"):
-        raise CheckpointError(None, f"the saved env state is not that of a {kind} env")
-    bit_name = saved_env["np_random"]["bit_generator"]
-    bit_class = getattr(np.random, bit_name, None)
-    if bit_class is None or not isinstance(bit_class, type) or not issubclass(bit_class, np.random.BitGenerator):
-        raise CheckpointError(None, f"unknown numpy bit generator {bit_name!r}")
-    # Apply.
-    with torch.no_grad():
-        for p in PLAYERS:
-            game.players[p].flat.copy_(parameters[p])
-            module_buffers = dict(game.players[p].module.named_buffers())
-            for n, value in buffers[p].items():
-                module_buffers[n].copy_(value)
+    plans = _plan_agents(agents, ckpt.agents, env)  # checked first; applied once the env has taken its state
     try:
-        game.data_rng.set_state(saved_game["rng"]["data"])
-        game.noise_rng.set_state(saved_game["rng"]["noise"])
-        game.loss_rng.set_state(saved_game["rng"]["loss"])
-    except (RuntimeError, TypeError) as error:
-        raise CheckpointError(None, f"cannot restore the random streams ({error})") from None
-    task = getattr(game, "task", None)
-    if task is not None:
-        if "custom" in saved_task:
-            task.load_checkpoint_state(_loose(saved_task["custom"], device))
-        else:
-            for k, v in saved_task.get("attributes", {}).items():
-                setattr(task, k, _loose(v, device, getattr(task, k, None)))
-    bits = bit_class()
-    bits.state = saved_env["np_random"]["state"]
-    env.np_random = np.random.Generator(bits)
-    env.np_random_seed = saved_env["np_random_seed"]
-    env._moves = int(saved_env["moves"])
-    env._step_count = saved_env["step_count"].to(device, copy=True)
-    env._bad_code = saved_env["bad_code"].to(device, copy=True)
-    env._bad_step = saved_env["bad_step"].to(device, copy=True)
-    env._game_over_reason = saved_env["game_over_reason"]
-    env.agents = list(saved_env["agents"])
-    batch = saved_env["batch"]
-    env._batch = Minibatch(batch["real"].to(device, copy=True), batch["noise"].to(device, copy=True), batch["part"])
-    to_device = lambda v: _loose(v, device)  # noqa: E731
-    if kind == "aec":
-        env.agent_selection = saved_env["agent_selection"]
-        env.rewards = to_device(saved_env["rewards"])
-        env._cumulative_rewards = to_device(saved_env["cumulative_rewards"])
-        env.terminations = dict(saved_env["terminations"])
-        env.truncations = dict(saved_env["truncations"])
-        env.infos = to_device(saved_env["infos"])
-        env._pending = to_device(saved_env["pending"])
-        env._evaluations = {a: Evaluation(**to_device(e)) for a, e in saved_env["evaluations"].items()}
-        env._skip_agent_selection = saved_env["skip_agent_selection"]
-    else:
-        env._evaluation = Evaluation(**to_device(saved_env["evaluation"]))
+        env.load_state_dict(ckpt.state)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise CheckpointError(None, f"the saved env state does not fit this env ({error})") from None
     for apply in plans:
         apply()
     return ckpt

@@ -1,17 +1,19 @@
-"""The training loop: update rules play a game env for a number of iterations.
+"""The training loop: update rules play an env of N >= 1 games for a number of iterations.
 
-An *iteration* is one cycle of the env's schedule (Algorithm 1's outer loop:
-k discriminator moves then m generator moves, or one simultaneous joint move).
-Per-iteration metrics are written into preallocated device tensors, so the loop
-itself never waits on the host; they become numpy arrays in the returned
-:class:`History`. A run that diverges stops there, keeps everything it
-recorded and says why.
+An *iteration* is one cycle of every game's schedule (Algorithm 1's outer loop: k
+discriminator moves then m generator moves, or one simultaneous joint move); games with
+schedules of different lengths share an iteration (see :mod:`minimax.core.match`). The same
+loop runs the AEC env, the Parallel env and the vector env of N games: it plays the env's
+match directly (:class:`Driver`), so the envs' own state stays true and nothing is done twice.
+Per-iteration metrics are written into preallocated ``(iterations, N)`` device tensors, so
+the loop itself never waits on the host; they become numpy arrays in the returned
+:class:`History`. A game that diverges stops there (in a vector env the others go on), keeps
+everything it recorded and says why.
 
-With ``checkpoint_dir`` the run saves its whole state there (every
-``checkpoint_every`` iterations and at the end, see :mod:`minimax.training.checkpoint`) and
-``resume=True`` continues it from the newest checkpoint, bitwise as if it had never
-stopped (on the CPU). ``log`` streams the per-iteration metrics as the run goes
-(:class:`minimax.training.runlog.RunLog`: JSON lines, CSV, TensorBoard).
+With ``checkpoint_dir`` the run saves its whole state there (every ``checkpoint_every``
+iterations and at the end, see :mod:`minimax.training.checkpoint`) and ``resume=True``
+continues it from the newest checkpoint, bitwise as if it had never stopped (on the CPU).
+``log`` streams the per-iteration metrics as the run goes (:class:`minimax.training.runlog.RunLog`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import copy
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,24 +31,51 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from minimax.training import checkpoint as ckpt
+from agents.rules import UpdateRule
+from minimax.core.players import DISCRIMINATOR, GENERATOR, PLAYERS
 from minimax.envs.aec import GameAECEnv
+from minimax.envs.base import check_action
 from minimax.envs.parallel import GameParallelEnv
-from minimax.utils.checks import check_int
-from minimax.core.schedules import DISCRIMINATOR, GENERATOR, PLAYERS
+from minimax.envs.vector import VectorGameEnv
+from minimax.training import checkpoint as ckpt
 from minimax.training.history import METRICS, History
+from minimax.utils.checks import check_int
 
-Callback = Callable[[int, Any, "History"], Any]
+Callback = Callable[[int, Any, History], Any]
 
 
-def _agents_for(agents: Any) -> dict[str, Any]:
-    """One update rule per player: a mapping, or one rule copied for both."""
+def resolve_env(env: Any) -> Any:
+    """The minimax env under PettingZoo's and Gymnasium's wrappers (``OrderEnforcingWrapper``, ...), or a clear error."""
+    seen = env
+    for _ in range(32):
+        if isinstance(seen, (GameAECEnv, GameParallelEnv, VectorGameEnv)):
+            return seen
+        inner = getattr(seen, "env", None)
+        if inner is None or inner is seen:
+            break
+        seen = inner
+    raise TypeError(
+        f"train takes a minimax env (AEC, Parallel or vector; PettingZoo/Gymnasium wrappers around one are fine), got "
+        f"{type(env).__name__}; build one with pettingzoo.make('aec' or 'parallel', 'minimax/...') or minimax.make_vector"
+    )
+
+
+def agents_for(agents: Any) -> dict[str, Any]:
+    """One agent per player: a mapping, or one agent copied for both."""
+    if isinstance(agents, str):
+        raise TypeError(
+            f"agents must be update rules, not names: build them with agents.make({agents!r}, ...) "
+            "(one per player, or one that is copied for both)"
+        )
     if isinstance(agents, Mapping):
         missing = set(PLAYERS) - set(agents)
         extra = set(agents) - set(PLAYERS)
         if missing or extra:
             raise ValueError(f"agents must map exactly {list(PLAYERS)}; missing {sorted(missing)}, extra {sorted(extra)}")
         chosen = dict(agents)
+        for player, rule in chosen.items():
+            if isinstance(rule, str):
+                raise TypeError(f"the agent for {player} is the name {rule!r}: build it with agents.make({rule!r}, ...)")
         if chosen[DISCRIMINATOR] is chosen[GENERATOR]:
             raise ValueError("the two players need separate update-rule instances (each keeps its own state)")
     else:
@@ -57,30 +86,126 @@ def _agents_for(agents: Any) -> dict[str, Any]:
     return chosen
 
 
-class _Recorder:
-    """Preallocated device buffers, one slot per iteration."""
+class Driver:
+    """Agents playing an env's match, iteration by iteration: what :func:`train` and the analysis share.
 
-    def __init__(self, iterations: int, device: torch.device) -> None:
-        self.buffers = {name: torch.full((iterations,), float("nan"), device=device) for name in METRICS}
-        self.loss_sums = {p: torch.zeros((), device=device) for p in PLAYERS}
-        self.loss_counts = {p: 0 for p in PLAYERS}
+    ``agents`` is ``{player: rule}`` (or one rule, copied for each player), or one game-aware
+    rule that moves both players from the joint field (simultaneous moves only). Update rules
+    run their in-place core (``UpdateRule.step``), bitwise equal to the functional one; other
+    agents are called with ``act(observation)``.
+    """
+
+    def __init__(self, env: Any, agents: Any) -> None:
+        self.env = resolve_env(env)
+        self.match = self.env.match
+        self.joint = agents if getattr(agents, "joint", False) else None
+        if self.joint is not None and self.env.kind == "aec":
+            raise TypeError(
+                f"{type(self.joint).__name__} moves both players from the joint vector field, which needs simultaneous "
+                "moves: use the Parallel env (pettingzoo.make('parallel', ...)), not the AEC env"
+            )
+        self.rules: dict[str, Any] = {} if self.joint is not None else agents_for(agents)
+        self.agents = self.joint if self.joint is not None else self.rules
+
+    def reset_agents(self) -> None:
+        """Every agent forgets its state (a new run)."""
+        for agent in ([self.joint] if self.joint is not None else self.rules.values()):
+            agent.reset()
+
+    def _act(self, player: str, observation: dict[str, torch.Tensor], everyone: bool) -> torch.Tensor:
+        rule = self.rules[player]
+        if isinstance(rule, UpdateRule):
+            moving = None if everyone else observation["moving"]
+            return rule.step(observation["gradient"], observation["parameters"], moving=moving, in_place=True)
+        return self._checked(player, rule.act(observation))
+
+    def _checked(self, player: str, action: Any) -> torch.Tensor:
+        shape = tuple(self.match.game.parameters(player).shape)
+        return check_action(self.match.game, player, action, shape if self.env.kind == "vector" else shape[1:])
+
+    def iteration(self, recorder: Recorder | None = None) -> bool:
+        """Play one iteration (every tick of it); True when the env is over (diverged, truncated, or every game ended)."""
+        env, match = self.env, self.match
+        for _ in range(match.ticks_per_iteration):
+            tick = match.current
+            if env.kind == "aec":  # one player per env step, in the schedule's order
+                for _ in tick.movers:
+                    player = match.waiting()[0]
+                    env.play(player, self._act(player, env.observe(player), True))
+                    if recorder is not None:
+                        recorder.move(player, match.last_infos[player])
+                    if env.over:
+                        return True
+                continue
+            if self.joint is not None:
+                observations = {p: env.observation(p) for p in PLAYERS}
+                moves = self.joint.act(observations, env.field())
+                env.play({p: self._checked(p, moves[p]) for p in PLAYERS})
+            else:
+                env.play({p: self._act(p, env.observation(p), tick.everyone(p)) for p in tick.movers})
+            if recorder is not None:
+                for p in tick.movers:
+                    recorder.move(p, match.last_infos[p])
+            if env.over:
+                return True
+        return False
+
+
+class Recorder:
+    """Preallocated ``(iterations, N)`` device buffers, one row per iteration."""
+
+    def __init__(self, iterations: int, num_games: int, device: torch.device) -> None:
+        self.num_games = num_games
+        self.buffers = {name: torch.full((iterations, num_games), float("nan"), device=device) for name in METRICS}
+        self.loss_sums = {p: torch.zeros(num_games, device=device) for p in PLAYERS}
+        # moves in the iteration: how many every game made, plus (only when some games sat out) per game
+        self.moves_all = {p: 0 for p in PLAYERS}
+        self.moves_some: dict[str, np.ndarray] = {}
         self.grad_norms: dict[str, torch.Tensor] = {}
-        self.last: dict[str, Any] = {}
+        self.last: dict[str, torch.Tensor] = {}
+        self.device = device
 
     def move(self, player: str, info: Mapping[str, Any]) -> None:
-        self.loss_sums[player] = self.loss_sums[player] + info["loss"]
-        self.loss_counts[player] += 1
-        self.last.update({k: info[k] for k in ("value", "d_real", "d_fake") if k in info})
-        self.grad_norms[player] = info["grad_norm"]
+        """One move of ``player`` (the match's info of it): loss summed, latest diagnostics kept, where it moved."""
+        everyone = info["everyone"]
+        loss = info["loss"]
+        if everyone:
+            self.loss_sums[player] = self.loss_sums[player] + loss
+            self.moves_all[player] += 1
+        else:
+            moving = info["moving"]
+            mask = torch.as_tensor(moving, device=self.device)
+            self.loss_sums[player] = torch.where(mask, self.loss_sums[player] + loss, self.loss_sums[player])
+            self.moves_some[player] = self.moves_some.get(player, 0) + moving
+        for name in ("value", "d_real", "d_fake"):
+            value = info[name]
+            if value is None:
+                continue
+            if everyone:
+                self.last[name] = value
+            else:
+                previous = self.last.get(name, torch.full_like(value, float("nan")))
+                self.last[name] = torch.where(mask & ~value.isnan(), value, previous)
+        norm = info["grad_norm"]
+        if everyone:
+            self.grad_norms[player] = norm
+        else:
+            previous = self.grad_norms.get(player, torch.full_like(norm, float("nan")))
+            self.grad_norms[player] = torch.where(mask, norm, previous)
 
     def end_iteration(self, i: int) -> None:
         for p in PLAYERS:
-            if self.loss_counts[p]:
-                self.buffers[f"{p}_loss"][i] = self.loss_sums[p] / self.loss_counts[p]
+            if p in self.moves_some:  # some games sat some of their moves out: a count per game
+                counts = self.moves_some.pop(p) + self.moves_all[p]
+                divisor = torch.as_tensor(np.maximum(counts, 1), device=self.device, dtype=self.loss_sums[p].dtype)
+                moved = torch.as_tensor(counts > 0, device=self.device)
+                self.buffers[f"{p}_loss"][i] = torch.where(moved, self.loss_sums[p] / divisor, self.buffers[f"{p}_loss"][i])
+            elif self.moves_all[p]:
+                self.buffers[f"{p}_loss"][i] = self.loss_sums[p] / self.moves_all[p]
             if p in self.grad_norms:
                 self.buffers[f"{p}_grad_norm"][i] = self.grad_norms[p]
             self.loss_sums[p] = torch.zeros_like(self.loss_sums[p])
-            self.loss_counts[p] = 0
+            self.moves_all[p] = 0
         for name in ("value", "d_real", "d_fake"):  # the latest move that had each
             if name in self.last:
                 self.buffers[name][i] = self.last[name]
@@ -89,12 +214,18 @@ class _Recorder:
         return {k: v[:done].cpu().numpy().copy() for k, v in self.buffers.items()}
 
     def rows(self, start: int, stop: int) -> list[dict[str, Any]]:
-        """Iterations ``start + 1 .. stop`` as dicts (one host copy), non-finite values as None."""
+        """Iterations ``start + 1 .. stop`` as dicts (one host copy), non-finite values as None; one row per game
+        and iteration (with ``"game"``) when there are several games."""
         columns = {k: v[start:stop].cpu().tolist() for k, v in self.buffers.items()}
-        return [
-            {"iteration": start + j + 1, **{k: (x if math.isfinite(x) else None) for k, x in ((k, c[j]) for k, c in columns.items())}}
-            for j in range(stop - start)
-        ]
+        rows = []
+        for j in range(stop - start):
+            for g in range(self.num_games):
+                row: dict[str, Any] = {"iteration": start + j + 1}
+                if self.num_games > 1:
+                    row["game"] = g
+                row.update({k: (x if math.isfinite(x) else None) for k, x in ((k, c[j][g]) for k, c in columns.items())})
+                rows.append(row)
+        return rows
 
     def state(self) -> dict[str, Any]:
         """What carries over from one iteration to the next (for checkpoints)."""
@@ -104,23 +235,23 @@ class _Recorder:
         """Continue after ``done`` recorded iterations (from a checkpoint)."""
         for name, buffer in self.buffers.items():
             if name in metrics:
-                buffer[:done] = torch.as_tensor(np.asarray(metrics[name])[:done], device=buffer.device, dtype=buffer.dtype)
-        device = next(iter(self.buffers.values())).device
+                saved = np.asarray(metrics[name])[:done].reshape(done, -1)
+                buffer[:done] = torch.as_tensor(saved, device=buffer.device, dtype=buffer.dtype)
         state = state or {}
-        self.last = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in state.get("last", {}).items()}
-        self.grad_norms = {k: v.to(device) for k, v in state.get("grad_norms", {}).items()}
+        self.last = {k: v.to(self.device) for k, v in state.get("last", {}).items()}
+        self.grad_norms = {k: v.to(self.device) for k, v in state.get("grad_norms", {}).items()}
 
 
 def train(
-    env: GameAECEnv | GameParallelEnv,
+    env: Any,
     agents: Any,
     iterations: int,
     *,
-    seed: int | None = None,
+    seed: int | Sequence[int] | None = None,
     callbacks: Iterable[Callback] = (),
     callback_every: int = 100,
     callback_at: Iterable[int] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     description: str | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
@@ -132,14 +263,16 @@ def train(
     extra: Mapping[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> History:
-    """Reset ``env`` (with ``seed``) and let the update rules play ``iterations`` iterations.
+    """Reset ``env`` (with ``seed``) and let the agents play ``iterations`` iterations.
 
-    ``agents`` maps ``"discriminator"`` and ``"generator"`` to update rules (or is
-    one rule, copied for each player), or is one game-aware rule that moves both
-    players from the joint field (:class:`agents.joint.JointRule`, Parallel env only). Each callback is called as
-    ``callback(iteration, env, history)`` every ``callback_every`` iterations (or
-    at the completed-iteration counts listed in ``callback_at``) and after the
-    last; it sees the history so far.
+    ``env`` is a minimax AEC, Parallel or vector env (of N games; ``seed`` may then give one
+    seed per game). ``agents`` maps ``"discriminator"`` and ``"generator"`` to update rules (or
+    is one rule, copied for each player), or is one game-aware rule that moves both players from
+    the joint field (:class:`agents.joint.JointRule`, simultaneous moves only). An update rule's
+    hyper-parameters may be ``(N, 1)`` tensors (:func:`minimax.per_game`): one value per game.
+    Each callback is called as ``callback(iteration, env, history)`` every ``callback_every``
+    iterations (or at the completed-iteration counts listed in ``callback_at``) and after the
+    last; it sees the history so far. ``progress``: a tqdm bar (None: only on a terminal).
 
     Crash safety (all optional):
 
@@ -155,31 +288,16 @@ def train(
       restored, and the run goes on to ``iterations`` (which may exceed the original
       count, to extend a run). ``seed`` must be None or the checkpoint's.
     * ``log``: a :class:`minimax.training.runlog.RunLog` (or a directory to make one in) that
-      receives one row per iteration, every ``log_every`` iterations and before each
-      checkpoint; on resume, rows after the checkpoint are dropped.
+      receives one row per iteration (per game, for N games), every ``log_every`` iterations
+      and before each checkpoint; on resume, rows after the checkpoint are dropped.
     * ``stop``: called after each iteration; when it returns True the run checkpoints
       and returns (``history.settings["stopped"]`` is True), e.g. on SIGTERM.
     """
     iterations = check_int("iterations", iterations, minimum=1)
     callback_every = check_int("callback_every", callback_every, minimum=1)
     due_callbacks = None if callback_at is None else {check_int("callback_at item", i, minimum=1) for i in callback_at}
-    if not isinstance(env, (GameAECEnv, GameParallelEnv)):
-        raise TypeError(
-            f"train takes a torch-native minimax env (GameAECEnv or GameParallelEnv), got {type(env).__name__}; "
-            "build one with pettingzoo.make('aec' or 'parallel', 'minimax/...')"
-        )
-    parallel = isinstance(env, GameParallelEnv)
-    joint = agents if getattr(agents, "joint", False) else None
-    if joint is not None:
-        if not parallel:
-            raise TypeError(
-                f"{type(joint).__name__} moves both players from the joint vector field, which needs simultaneous "
-                "moves: use the Parallel env (pettingzoo.make('parallel', ...)), not the AEC env"
-            )
-        joint.reset()
-        rules: dict[str, Any] = {}
-    else:
-        rules = _agents_for(agents)
+    driver = Driver(env, agents)
+    view, match = driver.env, driver.match
     callbacks = list(callbacks)
     keep_checkpoints = check_int("keep_checkpoints", keep_checkpoints, minimum=1)
     log_every = check_int("log_every", log_every, minimum=1)
@@ -188,9 +306,8 @@ def train(
     directory = None if checkpoint_dir is None else Path(checkpoint_dir)
     if directory is None and (checkpoint_every is not None or resume):
         raise ValueError(f"{'resume' if resume else 'checkpoint_every'} needs a checkpoint_dir")
-    for rule in rules.values():
-        rule.reset()
-    recorder = _Recorder(iterations, env.game.device)
+    driver.reset_agents()
+    recorder = Recorder(iterations, match.num_games, match.game.device)
     start = time.perf_counter()
     done = first = 0
     earlier_wall = 0.0
@@ -198,20 +315,25 @@ def train(
     resumed_at: list[int] = []
 
     def snapshot(completed: int) -> History:
-        settings = {"seed": seed, "iterations_requested": iterations}
+        settings: dict[str, Any] = {"seed": seed, "iterations_requested": iterations}
         if resumed_at:
             settings["resumed_at"] = list(resumed_at)
         if stopped:
             settings["stopped"] = True
+        if match.game.device.type == "cuda":
+            torch.cuda.synchronize(match.game.device)  # the loop only queued work: wait for it before reading the clock
+        flags = match.divergence()
         return History(
             metrics=recorder.history(completed),
             iterations=completed,
-            moves=env._moves,
+            moves=match.moves.copy(),
             wall_time=earlier_wall + time.perf_counter() - start,
-            terminated=env._game_over_reason is not None,
-            truncated=bool(env.max_steps is not None and env._moves >= env.max_steps),
-            reason=env._game_over_reason,
+            termination_reasons=list(match.reasons),
+            truncated=bool(view.truncated),
             settings=settings,
+            diverged_at=flags["iteration"],
+            diverged_player=np.where(flags["code"] > 0, (flags["code"] - 1) % 2, -1),
+            seeds=list(getattr(view, "seeds", [])),
         )
 
     restored = None
@@ -235,28 +357,20 @@ def train(
             raise ValueError(
                 f"iterations must be at least the checkpoint's {restored.iteration} to resume it, got {iterations}"
             )
-        ckpt.restore(env, joint if joint is not None else rules, restored)
+        ckpt.restore(view, driver.agents, restored)
         first = done = restored.iteration
         earlier_wall = restored.history.wall_time
         recorder.load(restored.history.metrics, first, training.get("recorder"))
         resumed_at = [*restored.history.settings.get("resumed_at", []), first]
-        over = restored.history.terminated or restored.history.truncated
+        over = bool(restored.history.terminated.all()) or restored.history.truncated
     else:
-        if parallel:
-            observations, _ = env.reset(seed=seed)
-        else:
-            env.reset(seed=seed)
+        view.reset(seed=seed)
     if directory is not None and run_spec is not None:
         ckpt.write_run_spec(directory, run_spec)
     elif directory is not None and not (directory / ckpt.RUN_SPEC).exists():  # a run started from Python
         ckpt.write_run_spec(directory, ckpt.describe_run(
-            env, joint if joint is not None else rules, seed=seed, iterations=iterations,
-            checkpoint_every=checkpoint_every, keep_checkpoints=keep_checkpoints))  # fmt: skip
-    if parallel:
-        if restored is not None:
-            observations = env._observations(env._evaluation)
-    else:
-        turns = env.schedule.turns_per_iteration
+            view, driver.agents, seed=seed, iterations=iterations, checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints))  # fmt: skip
 
     own_log = log is not None and isinstance(log, (str, os.PathLike))
     if own_log:
@@ -279,7 +393,7 @@ def train(
         previous = ckpt.latest(directory)
         bookkeeping = {"seed": seed, "iterations": iterations, "recorder": recorder.state()}
         try:
-            ckpt.save(path, env, joint if joint is not None else rules, snapshot(completed),
+            ckpt.save(path, view, driver.agents, snapshot(completed),
                       {**dict(extra or {}), "training": bookkeeping}, run_spec=run_spec)  # fmt: skip
         except OSError as error:
             kept = f"the previous checkpoint {previous} is intact" if previous else "there is no earlier checkpoint"
@@ -292,30 +406,17 @@ def train(
     try:
         if over or first >= iterations:
             return snapshot(first)
-        with tqdm(total=iterations, initial=first, disable=not progress, desc=description, leave=False) as bar:
+        disable = None if progress is None else not progress
+        with torch.no_grad(), tqdm(total=iterations, initial=first, disable=disable, desc=description, leave=False) as bar:
             for i in range(first, iterations):
-                if parallel:
-                    if joint is not None:
-                        actions = joint.act(observations, env.field())
-                    else:
-                        actions = {p: rules[p].act(observations[p]) for p in PLAYERS}
-                    observations, _, terminations, truncations, infos = env.step(actions)
-                    for p in PLAYERS:
-                        recorder.move(p, infos[p])
-                    over = any(terminations.values()) or any(truncations.values())
-                else:
-                    for _ in range(turns):
-                        player = env.agent_selection
-                        env.step(rules[player].act(env.observe(player)))
-                        recorder.move(player, env.infos[player])
-                        over = env.terminations[player] or env.truncations[player]
-                        if over:
-                            break
+                over = driver.iteration(recorder)
                 recorder.end_iteration(i)
                 done = i + 1
                 bar.update(1)
                 stopped = stop is not None and bool(stop())
                 final = done == iterations or over or stopped
+                if final:
+                    match.read_divergence()  # the last word on every game, whatever the check interval
                 due = checkpoint_every is not None and done % checkpoint_every == 0
                 if log is not None and (final or due or done % log_every == 0):
                     flush_log(done)
@@ -324,8 +425,9 @@ def train(
                 scheduled = done % callback_every == 0 if due_callbacks is None else done in due_callbacks
                 if callbacks and (scheduled or final):
                     history = snapshot(done)
-                    for callback in callbacks:
-                        callback(done, env, history)
+                    with torch.enable_grad():
+                        for callback in callbacks:
+                            callback(done, env, history)
                 if over or stopped:
                     break
         return snapshot(done)
@@ -338,3 +440,25 @@ def train(
                     log.close()
                 else:
                     log.flush()
+
+
+def per_game(values: Sequence[float], device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """One hyper-parameter value per game as an ``(N, 1)`` tensor, e.g. ``agents.make("adam", lr=per_game(lrs))``."""
+    values = list(values)
+    if not values:
+        raise ValueError("per_game needs at least one value")
+    return torch.tensor(values, dtype=dtype, device=device).unsqueeze(-1)
+
+
+def train_vector(env: Any, rules: Any, iterations: int, *, seed: int | Sequence[int] | None = None,
+                 progress: bool | None = None, description: str | None = None) -> History:  # fmt: skip
+    """Deprecated: :func:`train` runs any env of N >= 1 games (this calls it)."""
+    warnings.warn("minimax.train_vector is deprecated: minimax.train runs vector envs too", DeprecationWarning, stacklevel=2)
+    return train(env, rules, iterations, seed=seed, progress=progress, description=description)
+
+
+#: Deprecated: a vector run's history is a :class:`History` (metrics ``(iterations, N)``).
+VectorHistory = History
+VECTOR_METRICS = METRICS
+
+__all__ = ["Callback", "Driver", "Recorder", "agents_for", "per_game", "resolve_env", "train"]

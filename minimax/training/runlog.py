@@ -1,7 +1,7 @@
 """Metrics streamed to disk as a run goes: JSON lines, CSV on request, TensorBoard when installed.
 
 One row per iteration, ``{"iteration": 12, "discriminator_loss": ..., ..., "wall_time": 0.53}``
-(non-finite values as ``null``), appended to ``metrics.jsonl`` and flushed at every write,
+(one per game and iteration, with ``"game": i``, for N games in lockstep; non-finite values as ``null``), appended to ``metrics.jsonl`` and flushed at every write,
 so a run that is killed keeps every row it wrote. ``csv=True`` writes the same rows to
 ``metrics.csv``; ``tensorboard=True`` (or None: when ``torch.utils.tensorboard`` can be
 imported) writes them as scalars under ``tensorboard/``. TensorBoard is never a
@@ -115,15 +115,18 @@ class RunLog:
         self.close()
         self.directory.mkdir(parents=True, exist_ok=True)
         rows = [r for r in read_rows(self.jsonl_path) if r["iteration"] <= iteration] if iteration else []
-        unique: dict[int, dict[str, Any]] = {}
+        unique: dict[tuple[int, int], dict[str, Any]] = {}
         for row in rows:
-            unique[row["iteration"]] = row
+            unique[(row["iteration"], int(row.get("game", 0)))] = row
         if history is not None and iteration:
+            games = history.num_games
             for i in range(1, min(iteration, history.iterations) + 1):
-                if i not in unique:
-                    unique[i] = {"iteration": i, **{k: _clean(float(v[i - 1])) for k, v in history.metrics.items()},
-                                 "wall_time": None}  # fmt: skip
-        rows = [unique[i] for i in sorted(unique)]
+                for g in range(games):
+                    if (i, g) not in unique:
+                        unique[(i, g)] = {"iteration": i, **({"game": g} if games > 1 else {}),
+                                          **{k: _clean(float(v[i - 1, g])) for k, v in history.metrics.items()},
+                                          "wall_time": None}  # fmt: skip
+        rows = [unique[key] for key in sorted(unique)]
         if iteration or self.jsonl_path.exists():
             atomic_write(self.jsonl_path, "".join(json.dumps(r) + "\n" for r in rows).encode())
         self._jsonl = open(self.jsonl_path, "a", buffering=1, encoding="utf-8")
@@ -179,9 +182,10 @@ class RunLog:
                 os.fsync(self._csv.fileno())
         if self._tb is not None:
             for row in rows:
+                suffix = f"/game{row['game']}" if "game" in row else ""
                 for key, value in row.items():
-                    if key not in ("iteration", "wall_time") and isinstance(value, (int, float)):
-                        self._tb.add_scalar(f"metrics/{key}", value, row["iteration"])
+                    if key not in ("iteration", "wall_time", "game") and isinstance(value, (int, float)):
+                        self._tb.add_scalar(f"metrics/{key}{suffix}", value, row["iteration"])
         self.last_iteration = rows[-1]["iteration"]
 
     def flush(self) -> None:
