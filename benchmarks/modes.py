@@ -233,8 +233,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--evaluations", type=int, default=15, help="points of the coverage curve")
     run.add_argument("--snapshots", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0],
                      help="fractions of the run at which the scatter figure shows the samples")
+    run.add_argument("--engine", choices=["lockstep", "pool"], default="lockstep",
+                     help="lockstep (default): the runs as games of one vector env per group of methods that share "
+                          "networks and rules (one thread); pool: one process per run (--workers)")
     run.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                     help="runs in parallel (one thread each)")
+                     help="pool: runs in parallel (one thread each)")
     run.add_argument("--out", type=Path, default=Path("results/modes"))
     run.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -328,6 +331,57 @@ def run(task: str, method: Method, seed: int, iterations: int, lr: float, gamma:
         "task": task, "method": method.name, "seed": seed, "iterations": history.iterations, "wall_time": wall,
         "diverged": bool(history.terminated.any()), "reason": history.reason, "final": final, "curve": curve, "samples": samples,
     }
+
+
+def group_key(task: str, method: Method) -> tuple:
+    """Methods that can share one env of games in lockstep: the same networks, rules and kind of moves."""
+    return task, method.pack, method.rule, method.betas, method.schedule is None
+
+
+def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: int, lr: float, gamma: float,
+                 options: dict[str, Any], n_samples: int, evaluations: int, snapshots: list[float]) -> list[dict[str, Any]]:
+    """Every (method, seed) of one group as a game of one vector env: per-game losses and schedules, each game
+    the lone run ``run`` makes with its seed (to round-off), measured the same way."""
+    torch.set_num_threads(1)
+    jobs = [(m, seed) for m in group for seed in seeds]
+    first = group[0]
+    simultaneous = first.schedule is None
+    env = minimax.make_vector(TASKS[task], len(jobs), loss=[m.loss for m, _ in jobs], pack=first.pack,
+                              schedule="simultaneous" if simultaneous else [m.schedule for m, _ in jobs],
+                              joint=simultaneous, **options)  # fmt: skip
+    game = env.game
+    centers, std = game.task.centers, game.task.std
+    curve_at, shots_at = checkpoints(iterations, evaluations, snapshots)
+    curves = [{"iteration": [], **{m: [] for m in HEADLINE}} for _ in jobs]
+    samples: list[dict[int, np.ndarray]] = [{} for _ in jobs]
+    latest: list[dict[str, Any]] = [{} for _ in jobs]
+    spent = {"eval": 0.0}
+
+    def measure(iteration: int) -> None:
+        start = time.perf_counter()
+        for i, (_, seed) in enumerate(jobs):
+            rng = torch.Generator(game.device).manual_seed(10_000 + seed)
+            x = game.generate(n_samples, rng, games=[i])[0].double().cpu().numpy()
+            report = mode_report(x, centers, std)
+            if iteration == 0 or iteration in curve_at:
+                curves[i]["iteration"].append(iteration)
+                for m in HEADLINE:
+                    curves[i][m].append(report[m])
+            if iteration == 0 or iteration in shots_at:
+                samples[i][iteration] = x.astype(np.float32)
+            latest[i] = report
+        spent["eval"] += time.perf_counter() - start
+
+    env.reset(seed=[seed for _, seed in jobs])
+    measure(0)
+    start = time.perf_counter()
+    history = minimax.train(env, make_agents(first, lr, gamma), iterations, seed=[seed for _, seed in jobs],
+                            progress=False, callbacks=[lambda i, env, h: measure(i)],
+                            callback_at=sorted(set(curve_at) | set(shots_at)))  # fmt: skip
+    wall = (time.perf_counter() - start - spent["eval"]) / len(jobs)  # each game's share
+    return [{"task": task, "method": m.name, "seed": seed, "iterations": history.iterations, "wall_time": wall,
+             "diverged": bool(history.terminated[i]), "reason": history.reasons()[i], "final": latest[i],
+             "curve": curves[i], "samples": samples[i]} for i, (m, seed) in enumerate(jobs)]  # fmt: skip
 
 
 def floor(task: str, options: dict[str, Any], n: int, seeds: int) -> list[dict[str, Any]]:
@@ -436,7 +490,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     runs: list[dict] = []
     start = time.perf_counter()
-    if args.workers == 1:  # in this process: no start-up cost, easier to debug
+    if args.engine == "lockstep":
+        groups: dict[tuple, list[Method]] = {}
+        for task in args.task:
+            for m in chosen:
+                groups.setdefault(group_key(task, m), []).append(m)
+        for key, members in tqdm(list(groups.items()), desc="groups of games in lockstep", disable=args.no_progress):
+            task = key[0]
+            runs += run_lockstep(task, members, list(range(args.seeds)), iterations_for(args, task), args.lr,
+                                 args.gamma, options, args.samples, args.evaluations, args.snapshots)  # fmt: skip
+        engine = f"games in lockstep ({len(groups)} vector env(s), one thread; train s: each game's share)"
+    elif args.workers == 1:  # in this process: no start-up cost, easier to debug
         for job in tqdm(jobs, desc="runs", disable=args.no_progress):
             runs.append(submit(lambda f, *a: f(*a), *job))
     else:
@@ -444,6 +508,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             futures = [submit(pool.submit, *job) for job in jobs]
             for future in tqdm(futures, desc="runs", disable=args.no_progress):
                 runs.append(future.result())
+    if args.engine == "pool":
+        engine = f"a process pool ({args.workers} worker(s), one run each)"
     elapsed = time.perf_counter() - start
 
     out = args.out
@@ -466,11 +532,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plot_coverage(out / f"coverage_{task}.png", task, k, chosen, runs)
     note = ("Published: PacGAN Table 1 (their networks, 400k iterations at lr 1e-4) and The Numerics of GANs "
             "(consensus, ring, a figure); not the same networks or budget as these runs.")
-    report = "\n".join(sections) + f"\n{note}\nAll runs: {elapsed:.0f} s wall on {args.workers} worker(s).\n"
+    report = "\n".join(sections) + f"\n{note}\nAll runs: {elapsed:.0f} s wall, played as {engine}.\n"
     print(report)
     atomic_write(out / "results.md", report.encode())
     save_json(out / "results.json", {
-        "settings": vars(args), "tasks": tasks_info, "methods": {m.name: {
+        "settings": vars(args), "engine": engine, "elapsed_s": elapsed, "tasks": tasks_info, "methods": {m.name: {
             "label": m.label, "loss": m.loss, "schedule": m.schedule or "simultaneous (Parallel env)", "rule": m.rule,
             "betas": m.betas, "pack": m.pack, "published_modes": m.reference} for m in chosen},
         "floor": floors_of, "summary": summaries,

@@ -97,7 +97,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="histogram snapshots exactly at these epochs (e.g. 0 200 400 600 800 1000; each must fall "
                           "on a whole iteration); without --iterations each run stops at the last of them. "
                           "Default: six snapshots evenly spread over the evaluation points")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="runs in parallel (one CPU thread each)")
+    run.add_argument("--engine", choices=["lockstep", "pool"], default="lockstep",
+                     help="lockstep (default): the grid's runs as games of one vector env per group of configurations "
+                          "that share rules and task (one thread); pool: one process per run (--workers)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool: runs in parallel (one CPU thread each)")
     run.add_argument("--out", type=Path, default=Path("results/normal1d"))
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--direct-fit", type=int, metavar="STEPS", default=0,
@@ -222,7 +225,8 @@ def generator_parameters(env: Any, values: torch.Tensor | None) -> Iterator[None
     if values is None:
         yield
         return
-    theta = env.game.parameters("generator")[0]  # the lone game's row
+    theta = env.game.parameters("generator")
+    theta = theta if values.dim() == 2 else theta[0]  # N games, or a lone game's row
     saved = theta.clone()
     theta.copy_(values)
     try:
@@ -301,6 +305,97 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
         "snapshots": snapshots, "snapshot_iterations": config.snapshot_iterations,
         "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
     }
+
+
+def group_key(config: Config) -> tuple:
+    """Configurations that can share one env of games in lockstep: the same rules, task and length."""
+    schedule = minimax.make_schedule(config.schedule)
+    moves = tuple(config.iterations * schedule.turns_of(p) for p in minimax.PLAYERS) if config.lr_decay != "none" else None
+    return (config.rule, repr(sorted(config.rule_options.items())), config.lr_decay, config.lr_end, config.ema,
+            repr(sorted((k, repr(v)) for k, v in config.task_options.items())), config.iterations, moves)  # fmt: skip
+
+
+def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evaluations: int) -> list[dict[str, Any]]:
+    """Every (configuration, seed) of one group as a game of one vector env: the same results as ``run`` for
+    each (game i equals the lone game with its seed, to round-off), in one batched computation."""
+    torch.set_num_threads(1)
+    jobs = [(c, seed) for c in configs for seed in seeds]
+    first = configs[0]
+    env = minimax.make_vector("minimax/Normal1D-v0", len(jobs), schedule=[c.schedule for c, _ in jobs],
+                              loss=[c.loss for c, _ in jobs], **first.task_options)  # fmt: skip
+    schedule = minimax.make_schedule(first.schedule)
+    rules = {p: first.make_rule(first.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
+    if first.ema is not None:
+        rules["generator"] = agents.averaged(rules["generator"], decay=first.ema)
+    game = env.game
+
+    def generated(i: int, values: torch.Tensor | None) -> tuple[np.ndarray, dict[str, float]]:
+        with generator_parameters(env, values):
+            samples = game.generate(n_samples, torch.Generator(game.device).manual_seed(jobs[i][1]), games=[i])
+        samples = samples[0].reshape(-1).double().numpy()
+        if not np.isfinite(samples).all():
+            return samples, {m: math.nan for m in METRICS}
+        task = game.tasks[i]
+        return samples, distances(samples, task.mean, task.std, None if task.analytic else task.samples.numpy())
+
+    def average() -> torch.Tensor | None:
+        state = rules["generator"].state
+        return state.average if first.ema is not None and state is not None else None
+
+    every = max(1, first.iterations // evaluations)
+    snapshot_at = [set(c.snapshot_iterations or ()) for c, _ in jobs]
+    callback_at = None
+    if any(snapshot_at):
+        callback_at = set(range(every, first.iterations + 1, every)) | {i for s in snapshot_at for i in s if i > 0}
+    curves = [{"iteration": [0.0], "w1": []} for _ in jobs]
+    snapshots: list[dict[int, np.ndarray]] = [{} for _ in jobs]
+    env.reset(seed=[seed for _, seed in jobs])
+    for i in range(len(jobs)):
+        samples, metrics = generated(i, None)
+        curves[i]["w1"].append(metrics["w1"])
+        snapshots[i][0] = samples
+
+    def on_checkpoint(iteration: int, env: Any, history: Any) -> None:
+        values = average()
+        for i, (config, _) in enumerate(jobs):
+            on_curve = iteration % every == 0 or iteration == config.iterations
+            if not (on_curve or iteration in snapshot_at[i]):
+                continue
+            samples, metrics = generated(i, values)
+            if on_curve:
+                curves[i]["iteration"].append(float(iteration))
+                curves[i]["w1"].append(metrics["w1"])
+            snapshots[i][iteration] = samples
+
+    start = time.perf_counter()
+    history = minimax.train(env, rules, first.iterations, seed=[seed for _, seed in jobs], progress=False,
+                            callbacks=[on_checkpoint], callback_every=every, callback_at=callback_at)  # fmt: skip
+    wall = (time.perf_counter() - start) / len(jobs)  # each game's share of the batched run
+    values = average()
+    results = []
+    for i, (config, seed) in enumerate(jobs):
+        samples, metrics = generated(i, values)
+        recorded = history.game(i)
+        tail = slice(-max(1, history.iterations // 10), None)
+        for name, key in (("d_real_gap", "d_real"), ("d_fake_gap", "d_fake")):
+            metrics[name] = float(abs(np.mean(recorded[key][tail]) - 0.5))
+        metrics["value_gap"] = float(abs(np.mean(recorded["value"][tail]) + LOG4))
+        task = game.tasks[i]
+        per_iteration = epochs_per_iteration(config.schedule, config.task_options)
+        grid_x = np.linspace(task.mean - 4 * task.std, task.mean + 4 * task.std, 200)
+        d_of_x = (game.discriminate(torch.tensor(grid_x).reshape(-1, 1), games=[i])[0].double().numpy()
+                  if task.discriminator == "sample" else None)  # fmt: skip
+        results.append({
+            "label": config.label, "schedule": config.schedule, "rule": config.rule, "loss": config.loss, "seed": seed,
+            "iterations": history.iterations, "epochs": history.iterations * per_iteration,
+            "epochs_per_iteration": per_iteration, "wall_time": wall, "diverged": bool(history.terminated[i]),
+            "reason": history.reasons()[i],
+            "collapsed": bool(np.isfinite(samples).all() and samples.std() < COLLAPSE_STD_FRACTION * task.std),
+            "metrics": metrics, "curve": curves[i], "losses": {p: recorded[f"{p}_loss"] for p in minimax.PLAYERS},
+            "snapshots": snapshots[i], "snapshot_iterations": config.snapshot_iterations,
+            "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
+        })  # fmt: skip
+    return results
 
 
 def floor(config: Config, n: int, seeds: int) -> dict[str, list[float]]:
@@ -468,12 +563,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         text = markdown_table(["", "W1", "KS", "|mean err|", "|std err|", "hist JSD"], rows)
         print(text)
         return {"fits": fits, "floor": floors}
-    jobs = [(c, seed) for c in configs for seed in range(args.seeds)]
+    started = time.perf_counter()
     runs: list[dict] = []
-    with ProcessPoolExecutor(max_workers=min(args.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run, c, seed, args.samples, args.evaluations) for c, seed in jobs]
-        for future in tqdm(futures, desc="runs", disable=args.no_progress):
-            runs.append(future.result())
+    if args.engine == "lockstep":
+        groups: dict[tuple, list[Config]] = {}
+        for c in configs:
+            groups.setdefault(group_key(c), []).append(c)
+        for members in tqdm(list(groups.values()), desc="groups of games in lockstep", disable=args.no_progress):
+            runs += run_lockstep(members, list(range(args.seeds)), args.samples, args.evaluations)
+        order = {c.label: i for i, c in enumerate(configs)}
+        runs.sort(key=lambda r: (order[r["label"]], r["seed"]))
+        engine = f"games in lockstep ({len(groups)} vector env(s), one thread)"
+    else:
+        jobs = [(c, seed) for c in configs for seed in range(args.seeds)]
+        with ProcessPoolExecutor(max_workers=min(args.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
+            futures = [pool.submit(run, c, seed, args.samples, args.evaluations) for c, seed in jobs]
+            for future in tqdm(futures, desc="runs", disable=args.no_progress):
+                runs.append(future.result())
+        engine = f"a process pool ({min(args.workers, len(jobs))} workers, one run each)"
+    elapsed = time.perf_counter() - started
     floors = floor(configs[0], args.samples, args.seeds)
     threshold = 2 * float(np.mean(floors["w1"]))
     text, summary = table(configs, runs, floors)
@@ -482,7 +590,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data = f"training set of {task.train_size} samples (epoch = one pass)" if task.train_size else "fresh samples each minibatch"
     title = (f"Normal1D, target {target}, {task.noise} noise, {data}, batch {task.batch_size}"
              f"{', preset ' + args.preset if args.preset else ''}; {args.seeds} seeds, {args.samples} generated samples; "
-             "mean ± std over seeds")
+             f"mean ± std over seeds. Played as {engine}: {elapsed:.0f} s in all"
+             f"{' (wall s per run: its share of its vector env)' if args.engine == 'lockstep' else ''}")
     best = min(summary, key=lambda s: s["w1_mean"] if np.isfinite(s["w1_mean"]) else math.inf)
     verdict = (f"Best configuration: {best['label']} (mean W1 {best['w1_mean']:.4g}); W1 within 2 × floor "
                f"({threshold:.3g}) at the end in {best['final_within_2x_floor']}/{best['runs']} seeds.")
@@ -500,7 +609,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plot_discriminator(out / "discriminator.png", best_runs[0], density)
     settings = vars(args)
     save_json(out / "results.json", {
-        "settings": settings, "task": task.describe(), "floor": floors, "threshold_2x_floor": threshold,
+        "settings": settings, "engine": engine, "elapsed_s": elapsed, "task": task.describe(), "floor": floors,
+        "threshold_2x_floor": threshold,
         "summary": summary, "best": best,
         "runs": [{k: v for k, v in r.items() if k in ("label", "schedule", "rule", "loss", "seed", "iterations", "epochs",
                                                       "wall_time", "diverged", "reason", "collapsed")}

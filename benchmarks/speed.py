@@ -1,31 +1,32 @@
-"""Speed: a plain eager PyTorch loop, minimax's single-game env, and N games in lockstep.
+"""Speed: minimax against the loops a user would write instead, on the same machine, in one run.
 
-For each task, in one run on one machine:
+Methods (each does the work of one iteration of the same game: networks, batch, schedule, loss, Adam):
 
-* ``eager``: the reference, a plain PyTorch loop written as a user would (benchmarks/eager.py),
-  one game at a time;
-* ``env``: one game through minimax's AEC env and ``minimax.train`` (the conformance path:
-  observations, rewards, divergence checks, metrics);
-* ``vector N``: N independent games in lockstep (``minimax.vector_game`` + ``train_vector``),
-  N = 1 being the fast single game.
+* ``eager``: a plain PyTorch loop (benchmarks/eager.py), ``torch.optim.Adam``, one game;
+* ``eager-fused``: the same with ``torch.optim.Adam(fused=True)``;
+* ``env``: one game through minimax's AEC env and ``minimax.train`` (the engine at N = 1, with
+  everything a run has: observations, rewards, divergence checks, metrics);
+* ``baseline``: the same ``env`` row run by another checkout of minimax (``--compare-with DIR``,
+  e.g. the code before a change: ``git worktree add /tmp/before <commit>``);
+* ``games N``: N independent games in lockstep through the vector env and ``minimax.train``.
 
-Every configuration runs in its own subprocess (clean timing and peak memory), warms up, then
-runs for about ``--seconds``. Reported: iterations per second of the run, game-iterations per
-second (N times that), the ratio of game-iterations per second to the eager loop's iterations
-per second (the speed-up over running the same games one after another in the eager loop),
-peak memory above the process's baseline (CPU: resident set; GPU: peak allocated), and the
-matmul throughput (FLOPs counted by ``torch.utils.flop_counter`` on one iteration).
+Measuring on a shared machine: every configuration runs in a fresh subprocess, warms up, then
+runs for about ``--seconds``; the configurations are interleaved in ``--rounds`` rounds, each
+at each of ``--threads``; the table gives the median over rounds and the spread (min-max), and
+ratios are taken between medians of the same run. Reported per row: iterations per second,
+game-iterations per second (N times that), the ratio to the eager loop, peak memory above the
+process's baseline, and matmul throughput (FLOPs counted on one iteration). The machine's own
+limits (a large matmul's GFLOP/s, a large copy's GB/s) are measured in the same run.
 
-Tasks: ``normal1d`` (the 1D task as ``make run`` trains it: G and D 1-32-32-1 tanh, batch 256,
-Algorithm 1 with k = 1, Adam), ``normal1d-small`` (hidden 8, batch 64: where per-step overhead,
-not arithmetic, dominates), ``mnist`` (the report's networks and update: three turns per
-iteration, batch 32, Adam(2e-4, 0.5)). MNIST images come from ``--data-dir`` or
-``$MINIMAX_MNIST_DIR``; without them random images of the same shape are used (speed does not
-depend on pixel values) and the table says so.
+Tasks: ``normal1d`` (``make run``'s networks: G and D 1-32-32-1 tanh, batch 256, Algorithm 1
+with k = 1, Adam), ``normal1d-small`` (hidden 8, batch 64: per-step overhead dominates),
+``mnist`` (the report's networks and update: three turns per iteration, batch 32, Adam(2e-4,
+0.5)). MNIST images come from ``--data-dir`` or ``$MINIMAX_MNIST_DIR``; without them random
+images of the same shape are used (speed does not depend on pixel values) and the table says so.
 
-    python -m benchmarks.speed                                 # CPU, and the GPU too when there is one
-    python -m benchmarks.speed --tasks normal1d --games 1 16 64 256 --seconds 5
-    python -m benchmarks.speed --device cuda --mnist-games 1 16 64 256 --mnist-batch 64
+    python -m benchmarks.speed                                     # CPU, and the GPU too when there is one
+    python -m benchmarks.speed --tasks normal1d --games 1 16 64 256 --threads 1 2 --rounds 3
+    python -m benchmarks.speed --compare-with /tmp/before          # and the code at /tmp/before
 
 Writes results/speed/ (or --out): results.json, results.md, speed.png.
 """
@@ -37,6 +38,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +52,7 @@ from minimax.utils.files import atomic_write
 
 TASKS = ("normal1d", "normal1d-small", "mnist")
 ONE_D = {"normal1d": (32, 256), "normal1d-small": (8, 64)}  # hidden, batch
+FIXED_METHODS = ("eager", "eager-fused", "env", "baseline")
 
 
 # ----------------------------------------------------------------------------------- one measurement
@@ -133,9 +136,6 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     import agents
     import minimax
     from benchmarks import eager
-    from minimax.envs.vector import VectorGameEnv
-    from minimax.vector_game import VectorGame
-    from minimax.vector_training import train_vector
 
     torch.set_num_threads(spec["threads"])
     device = torch.device(spec["device"])
@@ -146,12 +146,13 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         torch.cuda.reset_peak_memory_stats(device)
         base_gpu = torch.cuda.memory_allocated(device)
     method, games = spec["method"], spec.get("games", 1)
-    if method == "eager":
+    if method in ("eager", "eager-fused"):
+        fused = method == "eager-fused"
         if spec["task"] in ONE_D:
-            loop = eager.make_normal1d(*ONE_D[spec["task"]], device=str(device))
+            loop = eager.make_normal1d(*ONE_D[spec["task"]], device=str(device), fused=fused)
         else:
             images = torch.as_tensor(task.images).float().div(127.5).sub(1.0)
-            loop = eager.make_mnist(images, spec["mnist_batch"], device=str(device))
+            loop = eager.make_mnist(images, spec["mnist_batch"], device=str(device), fused=fused)
 
         def run(n: int) -> float:
             sync()
@@ -159,15 +160,14 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
             loop(n)
             sync()
             return time.perf_counter() - start
-    elif method == "env":
+    elif method in ("env", "baseline"):  # baseline: the same code path, run by another checkout (PYTHONPATH)
         env = minimax.GameAECEnv(minimax.Game(task, loss=loss, device=device, fake_mode=fake_mode), schedule)
         rules = {p: agents.make("adam", **rule_options) for p in minimax.PLAYERS}
         run = lambda n: minimax.train(env, rules, n, seed=0, progress=False).wall_time  # noqa: E731
     else:
-        vector = VectorGame(task, games, loss=loss, device=device, fake_mode=fake_mode)
-        venv = VectorGameEnv(vector, schedule)
+        venv = minimax.VectorGameEnv(minimax.Game(task, games, loss=loss, device=device, fake_mode=fake_mode), schedule)
         rule = agents.make("adam", **rule_options)
-        run = lambda n: train_vector(venv, rule, n, seed=0, progress=False).wall_time  # noqa: E731
+        run = lambda n: minimax.train(venv, rule, n, seed=0, progress=False).wall_time  # noqa: E731
     iterations, seconds = _timed(run, spec["seconds"])
     result = {**spec, "iterations": iterations, "seconds": seconds, "its_per_s": iterations / seconds,
               "game_its_per_s": games * iterations / seconds}  # fmt: skip
@@ -175,7 +175,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         result["peak_mb"] = (torch.cuda.max_memory_allocated(device) - base_gpu) / 2**20
     else:
         result["peak_mb"] = max(0.0, (_peak_rss_kb() - baseline_kb) / 1024)
-    if method == "vector" and games == 1:
+    if method == "games" and games == 1:
         result["flops_per_game_iteration"] = _flops(run)
     return result
 
@@ -201,46 +201,85 @@ def _peak_rss_kb() -> int:
 # ----------------------------------------------------------------------------------- the study
 
 
-def run_in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
-    """``measure(spec)`` in a fresh interpreter; a failure (out of memory, ...) becomes a row that says so."""
-    command = [sys.executable, "-m", "benchmarks.speed", "--worker", json.dumps(spec)]
-    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(spec["threads"])})
+def run_in_subprocess(spec: dict[str, Any], tree: str | None = None) -> dict[str, Any]:
+    """``measure(spec)`` in a fresh interpreter (with ``tree`` first on the path); a failure becomes a row saying so."""
+    sent = {**spec, "method": "env"} if tree else spec  # another checkout measures its own env row
+    command = [sys.executable, "-m", "benchmarks.speed", "--worker", json.dumps(sent)]
+    env = {**os.environ, "OMP_NUM_THREADS": str(spec["threads"])}
+    if tree:
+        env["PYTHONPATH"] = os.pathsep.join([tree, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tree or None)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         return {**spec, "error": tail[0]}
-    return json.loads(lines[-1])
+    result = json.loads(lines[-1])
+    result["method"] = spec["method"]  # a baseline tree measures its 'env' row
+    return result
 
 
 def plan(args: argparse.Namespace, device: str) -> list[dict[str, Any]]:
     specs = []
-    for task in args.tasks:
-        base = {"task": task, "device": device, "threads": args.threads, "seconds": args.seconds,
-                "mnist_batch": args.mnist_batch, "data_dir": args.data_dir}  # fmt: skip
-        specs.append({**base, "method": "eager"})
-        specs.append({**base, "method": "env"})
-        for n in args.mnist_games if task == "mnist" else args.games:
-            specs.append({**base, "method": "vector", "games": n})
+    for threads in args.threads:
+        for task in args.tasks:
+            base = {"task": task, "device": device, "threads": threads, "seconds": args.seconds,
+                    "mnist_batch": args.mnist_batch, "data_dir": args.data_dir}  # fmt: skip
+            methods = ["eager", "eager-fused", "env"] + (["baseline"] if args.compare_with else [])
+            specs += [{**base, "method": m} for m in methods]
+            for n in args.mnist_games if task == "mnist" else args.games:
+                specs.append({**base, "method": "games", "games": n})
     return specs
 
 
+def _key(spec: dict[str, Any]) -> tuple:
+    return spec["task"], spec["device"], spec["threads"], spec["method"], spec.get("games", 1)
+
+
+def summarise(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per configuration: the median over rounds, and the spread."""
+    by_key: dict[tuple, list[dict[str, Any]]] = {}
+    for results in rounds:
+        for r in results:
+            by_key.setdefault(_key(r), []).append(r)
+    rows = []
+    for key, results in by_key.items():
+        good = [r for r in results if "error" not in r]
+        if not good:
+            rows.append({**results[0], "rounds": len(results)})
+            continue
+        rates = [r["its_per_s"] for r in good]
+        row = {**good[0], "rounds": len(good), "its_per_s": statistics.median(rates), "min_its_per_s": min(rates),
+               "max_its_per_s": max(rates), "peak_mb": max(r["peak_mb"] for r in good)}  # fmt: skip
+        row["game_its_per_s"] = row.get("games", 1) * row["its_per_s"]
+        rows.append(row)
+    return rows
+
+
+def _label(r: dict[str, Any]) -> str:
+    return f"games N={r['games']}" if r["method"] == "games" else r["method"]
+
+
 def table(rows: list[dict[str, Any]]) -> str:
-    eager = {(r["task"], r["device"]): r["its_per_s"] for r in rows if r["method"] == "eager" and "error" not in r}
-    flops = {(r["task"], r["device"]): r.get("flops_per_game_iteration") for r in rows if r.get("flops_per_game_iteration")}
+    eager = {_key(r)[:3]: r["its_per_s"] for r in rows if r["method"] == "eager" and "error" not in r}
+    env = {_key(r)[:3]: r["its_per_s"] for r in rows if r["method"] == "env" and "error" not in r}
+    flops = {_key(r)[:3]: r.get("flops_per_game_iteration") for r in rows if r.get("flops_per_game_iteration")}
     body = []
     for r in rows:
-        key = (r["task"], r["device"])
-        label = r["method"] if r["method"] != "vector" else f"vector N={r['games']}"
+        key = _key(r)[:3]
         if "error" in r:
-            body.append([r["task"], r["device"], label, "failed: " + r["error"][:80], "", "", "", ""])
+            body.append([r["task"], r["device"], str(r["threads"]), _label(r), "failed: " + r["error"][:80], "", "", "", "", "", ""])
             continue
         ratio = r["game_its_per_s"] / eager[key] if key in eager else float("nan")
+        vs_env = r["game_its_per_s"] / env[key] if key in env else float("nan")
         gflops = flops.get(key, 0) * r["game_its_per_s"] / 1e9 if flops.get(key) else float("nan")
-        body.append([r["task"], r["device"], label, f"{r['its_per_s']:.3g}", f"{r['game_its_per_s']:.4g}", f"{ratio:.3g}×",
-                     f"{r['peak_mb']:.0f}", f"{gflops:.3g}"])  # fmt: skip
+        spread = f"{r['min_its_per_s']:.3g}–{r['max_its_per_s']:.3g}" if "min_its_per_s" in r else ""
+        body.append([r["task"], r["device"], str(r["threads"]), _label(r), f"{r['its_per_s']:.3g}", spread,
+                     f"{r['game_its_per_s']:.4g}", f"{ratio:.3g}×", f"{vs_env:.3g}×", f"{r['peak_mb']:.0f}",
+                     f"{gflops:.3g}"])  # fmt: skip
     return markdown_table(
-        ["task", "device", "method", "iterations/s", "game-iterations/s", "vs eager", "peak MB", "matmul GFLOP/s"], body
-    )
+        ["task", "device", "threads", "method", "iterations/s (median)", "spread", "game-iterations/s", "vs eager",
+         "vs env", "peak MB", "matmul GFLOP/s"], body,
+    )  # fmt: skip
 
 
 def figure(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -250,23 +289,22 @@ def figure(path: Path, rows: list[dict[str, Any]]) -> None:
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    groups = sorted({(r["task"], r["device"]) for r in rows})
+    groups = sorted({_key(r)[:3] for r in rows})
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, (task, device) in zip(axes[0], groups):
-        mine = [r for r in rows if r["task"] == task and r["device"] == device and "error" not in r]
-        eager = next((r["its_per_s"] for r in mine if r["method"] == "eager"), None)
-        vec = sorted((r for r in mine if r["method"] == "vector"), key=lambda r: r["games"])
-        if vec:
-            ax.loglog([r["games"] for r in vec], [r["game_its_per_s"] for r in vec], "o-", label="vector env")
-        if eager:
-            ax.axhline(eager, color="k", ls="--", lw=1, label="eager loop (one game)")
-        env = next((r["its_per_s"] for r in mine if r["method"] == "env"), None)
-        if env:
-            ax.axhline(env, color="tab:red", ls=":", lw=1, label="minimax env (one game)")
+    styles = {"eager": ("k", "--"), "eager-fused": ("tab:green", "--"), "env": ("tab:red", ":"), "baseline": ("tab:grey", ":")}
+    for ax, (task, device, threads) in zip(axes[0], groups):
+        mine = [r for r in rows if _key(r)[:3] == (task, device, threads) and "error" not in r]
+        many = sorted((r for r in mine if r["method"] == "games"), key=lambda r: r["games"])
+        if many:
+            ax.loglog([r["games"] for r in many], [r["game_its_per_s"] for r in many], "o-", label="N games in lockstep")
+        for r in mine:
+            if r["method"] in styles:
+                color, line = styles[r["method"]]
+                ax.axhline(r["its_per_s"], color=color, ls=line, lw=1, label=f"{r['method']} (one game)")
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_title(f"{task} · {device}")
+        ax.set_title(f"{task} · {device} · {threads} thread{'s' if threads > 1 else ''}")
         ax.set_xlabel("games in lockstep N")
         ax.set_ylabel("game-iterations / s")
         ax.grid(True, which="both", alpha=0.3)
@@ -300,9 +338,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mnist-batch", type=int, default=32)
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: the CPU, and the GPU too when there is one")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2, the report's two cores)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration")
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2], help="torch CPU threads, each measured (default 1 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the table gives medians (default 3)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per configuration and round")
     parser.add_argument("--data-dir", default=None, help="MNIST directory (else $MINIMAX_MNIST_DIR, else random images)")
+    parser.add_argument("--compare-with", metavar="DIR", default=None,
+                        help="another minimax checkout whose env row runs too (the 'baseline' row)")
     parser.add_argument("--out", default="results/speed")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -310,13 +351,15 @@ def main(argv: list[str] | None = None) -> None:
         spec = json.loads(args.worker)
         print(json.dumps(calibrate(spec) if spec["method"] == "calibrate" else measure(spec)))
         return
-    for name, values in (("--games", args.games), ("--mnist-games", args.mnist_games or [1])):
+    for name, values in (("--games", args.games), ("--mnist-games", args.mnist_games or [1]), ("--threads", args.threads)):
         bad = [v for v in values if v < 1]
         if bad:
-            parser.error(f"{name} must be positive game counts, got {bad}")
-    if args.mnist_batch < 2 or args.seconds <= 0 or args.threads < 1:
-        parser.error(f"--mnist-batch must be >= 2, --seconds > 0 and --threads >= 1; got {args.mnist_batch}, "
-                     f"{args.seconds}, {args.threads}")  # fmt: skip
+            parser.error(f"{name} must be positive counts, got {bad}")
+    if args.mnist_batch < 2 or args.seconds <= 0 or args.rounds < 1:
+        parser.error(f"--mnist-batch must be >= 2, --seconds > 0 and --rounds >= 1; got {args.mnist_batch}, "
+                     f"{args.seconds}, {args.rounds}")  # fmt: skip
+    if args.compare_with and not (Path(args.compare_with) / "minimax" / "__init__.py").is_file():
+        parser.error(f"--compare-with {args.compare_with!r} is not a minimax checkout (no minimax/__init__.py there)")
 
     import torch
     from tqdm.auto import tqdm
@@ -330,21 +373,31 @@ def main(argv: list[str] | None = None) -> None:
         if args.mnist_games is None:
             device_args.mnist_games = [1, 16, 64, 256] if device == "cuda" else [1, 4, 16]
         specs += plan(device_args, device)
-    limits = [run_in_subprocess({"method": "calibrate", "device": d, "threads": args.threads, "task": "-"}) for d in devices]
-    rows = [run_in_subprocess(spec) for spec in tqdm(specs, desc="configurations")]
+    limits = [run_in_subprocess({"method": "calibrate", "device": d, "threads": t, "task": "-"})
+              for d in devices for t in args.threads]  # fmt: skip
+    rounds = []
+    with tqdm(total=args.rounds * len(specs), desc="configurations") as bar:
+        for _ in range(args.rounds):  # interleaved: a slow moment of the machine hits every configuration alike
+            results = []
+            for spec in specs:
+                results.append(run_in_subprocess(spec, args.compare_with if spec["method"] == "baseline" else None))
+                bar.update(1)
+            rounds.append(results)
+    rows = summarise(rounds)
     note = _mnist_images(args.data_dir)[1] if "mnist" in args.tasks else ""
     reference = "; ".join(
-        f"{r['device']}: a large matmul runs at {r['matmul_gflops']:.3g} GFLOP/s, a large copy at {r['copy_gb_per_s']:.3g} GB/s"
-        for r in limits if "error" not in r
+        f"{r['device']} at {r['threads']} thread(s): a large matmul runs at {r['matmul_gflops']:.3g} GFLOP/s, "
+        f"a large copy at {r['copy_gb_per_s']:.3g} GB/s" for r in limits if "error" not in r
     )
-    header = (f"Speed on {', '.join(machine(d) for d in devices)}; {args.threads} CPU threads; "
-              f"about {args.seconds:g} s timed per row{'; MNIST: ' + note if note else ''}. "
-              f"The machine's limits, measured in the same run: {reference}.")  # fmt: skip
+    header = (f"Speed on {', '.join(machine(d) for d in devices)}; threads {', '.join(map(str, args.threads))}; "
+              f"{args.rounds} interleaved rounds of about {args.seconds:g} s per row (median, and the spread min–max)"
+              f"{'; baseline: the env row of ' + args.compare_with if args.compare_with else ''}"
+              f"{'; MNIST: ' + note if note else ''}. The machine's limits, measured in the same run: {reference}.")  # fmt: skip
     markdown = header + "\n\n" + table(rows) + "\n"
     print(markdown)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    save_json(out / "results.json", {"machine": header, "limits": limits, "rows": rows})
+    save_json(out / "results.json", {"machine": header, "limits": limits, "rows": rows, "rounds": rounds})
     atomic_write(out / "results.md", markdown.encode())
     figure(out / "speed.png", rows)
     print(f"wrote {out}/results.md, results.json, speed.png")

@@ -60,3 +60,15 @@ def test_an_averaged_generator_is_what_gets_judged() -> None:
     assert not torch.equal(average, live)
     plain = convergence.NeuralRule("plain", convergence.pair("sgd", lr=0.05))
     assert convergence.play(plain, "minimax/Normal1D-v0", 2, 0, False, hidden=4, batch_size=16)[2] is None
+
+
+def test_the_neural_table_runs_every_rule_with_its_seeds_in_lockstep() -> None:
+    import warnings
+
+    args = convergence.parse_args(["--neural", "--neural-iterations", "3", "--seeds", "2", "--no-progress"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table, results = convergence.neural(args)
+    assert len(results) == len(convergence.neural_rules())
+    assert all(len(r["w1"]) == 2 for r in results)
+    assert "each seed's share" in table and "| CGD (0.05, conjugate gradient) |" in table

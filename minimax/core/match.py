@@ -12,7 +12,8 @@ the tick's minibatch) is made when someone asks for it; each moving player submi
 once every mover has, the actions are applied together, and the next tick begins. Rewards are
 minus the mover's loss at the state and minibatch it acted on.
 
-Divergence: a non-finite loss, action or resulting parameter is flagged on the device (no host
+Divergence: a non-finite loss, action or resulting parameter (an entry that is not finite, or entries whose sum
+overflows: a vector that large has diverged anyway) is flagged on the device (no host
 sync), per game, with the move and iteration of the first one. The host reads the flags when a
 view asks (:meth:`Match.read_divergence`); a game whose flag is read is over. The move that makes
 a game non-finite is applied; later moves of a game already flagged are not (it is frozen on the
@@ -106,10 +107,11 @@ class Match:
     # Attributes that are configuration (fixed at construction) and state (attribute -> its key in state_dict):
     # a test checks that these name every attribute, so that new state cannot be forgotten by checkpoints.
     CONFIG = ("schedules", "ticks", "joint", "moves_per_step", "_moving_masks", "_moves_per_iteration")
-    STATE = {name: name for name in ("tick", "iteration", "ticks_done", "moves", "move_count", "tick_count", "bad_code",
+    STATE = {name: name for name in ("tick", "iteration", "ticks_done", "move_count", "tick_count", "bad_code",
                                      "bad_move", "over", "reasons", "applies_since_read", "batches", "evaluations",
                                      "observed", "pending", "last_rewards", "last_infos", "last_player")}  # fmt: skip
-    STATE.update({"_gate": "gate", "game": "game"})  # the game's own state is nested under "game"
+    # the game's own state is nested under "game"; the host's move counts are one "moves" list; a flag derived
+    STATE.update({"_gate": "gate", "game": "game", "_moves_all": "moves", "_moves_some": "moves", "_any_over": "over"})
 
     def __init__(self, game: Any, schedule: str | Schedule | Sequence[str | Schedule] = "alternating",
                  joint: bool = False, moves_per_step: int = 1) -> None:  # fmt: skip
@@ -170,12 +172,14 @@ class Match:
     def _clear(self, n: int) -> None:
         device = self.game.device
         self.tick = self.iteration = self.ticks_done = 0
-        self.moves = np.zeros(n, dtype=np.int64)  # moves made per game (host)
+        self._moves_all = 0  # moves made by every game (host) ...
+        self._moves_some: np.ndarray | None = None  # ... and, once some games sat a tick out, their extra moves
         self.move_count = torch.zeros(n, dtype=torch.int64, device=device)  # its device twin, for observations
         self.tick_count = torch.zeros((), dtype=torch.int64, device=device)
         self.bad_code = torch.zeros(n, dtype=torch.int64, device=device)
         self.bad_move = torch.zeros(n, dtype=torch.int64, device=device)
         self.over = np.zeros(n, dtype=bool)  # games whose flag the host has read
+        self._any_over = False
         self.reasons: list[str | None] = [None] * n
         self.applies_since_read = 0
         self._gate: torch.Tensor | None = None  # the games alive when the tick began (taken when the host cannot tell)
@@ -292,15 +296,16 @@ class Match:
         loss = e.losses[player]
         self.last_rewards[player] = -loss if everyone else torch.where(moving, -loss, torch.zeros_like(loss))
         self.last_infos[player] = {"loss": loss, "grad_norm": e.grad_norms[player], "d_real": e.d_real,
-                                   "d_fake": e.d_fake, "value": e.value, "move": self.moves.copy(),
+                                   "d_fake": e.d_fake, "value": e.value, "move": self._move_numbers(),
                                    "iteration": self.iteration, "moving": tick.moving[player],
                                    "everyone": everyone}  # fmt: skip
         self.last_player = player
         if self._gate is None and not self.pending and self.applies_since_read:
             self._gate = self.alive  # the host has not read the flags since the last move: the device knows who is alive
         index = PLAYERS.index(player)
-        self._flag(1 + index, torch.isfinite(loss), moving, everyone)
-        self._flag(3 + index, torch.isfinite(action).all(-1), moving, everyone)
+        # one flag for the move: its loss first, then its action (a sum: one read of it, no bool tensor)
+        code = torch.where(torch.isfinite(loss), torch.where(torch.isfinite(action.sum(-1)), 0, 3 + index), 1 + index)
+        self._raise(code, moving, everyone)
         last = len(self.pending) + 1 == len(tick.movers)
         self.pending[player] = action if last else action.clone()
         if last:
@@ -317,11 +322,34 @@ class Match:
         self.bad_code = torch.where(newly, code, self.bad_code)
         self.bad_move = torch.where(newly, self.move_count, self.bad_move)
 
+    def _raise(self, code: torch.Tensor, where: torch.Tensor, everyone: bool) -> None:
+        """As :meth:`_flag`, with a code per game already worked out (0: nothing to flag)."""
+        newly = (self.bad_code == 0) & (code != 0)
+        if not everyone:
+            newly &= where
+        self.bad_code = torch.where(newly, code, self.bad_code)
+        self.bad_move = torch.where(newly, self.move_count, self.bad_move)
+
     def _count(self, player: str) -> None:
         """One more move of ``player`` in the games where it moves this tick (host count and device twin)."""
         tick = self.current
-        self.moves += tick.moving[player]
-        self.move_count += 1 if tick.everyone(player) else self.moving(player)
+        if tick.everyone(player):
+            self._moves_all += 1
+            self.move_count += 1
+        else:
+            some = self._moves_some if self._moves_some is not None else np.zeros(self.num_games, dtype=np.int64)
+            self._moves_some = some + tick.moving[player]
+            self.move_count += self.moving(player)
+
+    @property
+    def moves(self) -> np.ndarray:
+        """(N,) the moves each game has made (host)."""
+        base = np.full(self.num_games, self._moves_all, dtype=np.int64)
+        return base if self._moves_some is None else base + self._moves_some
+
+    def _move_numbers(self) -> int | np.ndarray:
+        """Each game's move count: one int when every game has made every move, else (N,)."""
+        return self._moves_all if self._moves_some is None else self._moves_all + self._moves_some
 
     def _apply(self) -> None:
         """Add every mover's action to its parameters, where it moves, in the games that may still move."""
@@ -334,12 +362,12 @@ class Match:
                 params = self.game.parameters(player)
                 action = self.pending[player]
                 everyone = tick.everyone(player)
-                if everyone and known and not self.over.any():
+                if everyone and known and not self._any_over:
                     params.add_(action)
                 else:
                     mask = self.moving(player) & (self._gate if not known else torch.as_tensor(~self.over, device=params.device))
                     params.copy_(torch.where(mask.unsqueeze(-1), params + action, params))
-                self._flag(5 + PLAYERS.index(player), torch.isfinite(params).all(-1), self.moving(player), everyone)
+                self._flag(5 + PLAYERS.index(player), torch.isfinite(params.sum(-1)), self.moving(player), everyone)
         self.pending = {}
         self.applies_since_read += 1
 
@@ -364,6 +392,7 @@ class Match:
             for i in fresh:
                 self.over[i] = True
                 self.reasons[i] = describe_divergence(codes[i], moves[i] // self.moves_per_step)
+            self._any_over = True
         return fresh
 
     def divergence(self) -> dict[str, np.ndarray]:
@@ -456,12 +485,15 @@ class Match:
             raise ValueError(f"match state: last_player must be a player or None, got {state['last_player']!r}")
         self.game.load_state_dict(state["game"])
         self.tick, self.iteration, self.ticks_done = tick, int(state["iteration"]), int(state["ticks_done"])
-        self.moves = np.asarray(state["moves"], dtype=np.int64)
+        moves = np.asarray(state["moves"], dtype=np.int64)
+        self._moves_all = int(moves.min()) if len(moves) else 0
+        self._moves_some = None if (moves == self._moves_all).all() else moves - self._moves_all
         self.move_count = state["move_count"].to(device, copy=True)
         self.tick_count = state["tick_count"].to(device, copy=True)
         self.bad_code = state["bad_code"].to(device, copy=True)
         self.bad_move = state["bad_move"].to(device, copy=True)
         self.over = np.asarray(state["over"], dtype=bool)
+        self._any_over = bool(self.over.any())
         self.reasons = [None if r is None else str(r) for r in state["reasons"]]
         self.applies_since_read = int(state["applies_since_read"])
         self._gate = None if state["gate"] is None else state["gate"].to(device, copy=True)

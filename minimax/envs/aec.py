@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import torch
 from pettingzoo import AECEnv
 
@@ -105,7 +107,7 @@ class GameAECEnv(GameView, AECEnv):
         if not last:
             info: dict[str, Any] = {"step": 0, "zero_sum": zero_sum}
         else:
-            info = {"step": int(last["move"][0]), "loss": last["loss"][0],
+            info = {"step": _first(last["move"]), "loss": last["loss"][0],
                     **{k: last[k][0] for k in ("d_real", "d_fake", "value") if last[k] is not None},
                     "grad_norm": last["grad_norm"][0], "zero_sum": zero_sum}  # fmt: skip
         if self.reason is not None:
@@ -173,3 +175,8 @@ class GameAECEnv(GameView, AECEnv):
             "the joint vector field (what extragradient, consensus, SGA and CGD need) is defined for simultaneous "
             "moves: use the Parallel env, pettingzoo.make('parallel', ...); the AEC env moves one player at a time"
         )
+
+
+def _first(moves: "int | np.ndarray") -> int:
+    """Game 0's move count, from the match's info (an int when every game made every move)."""
+    return int(moves) if isinstance(moves, int) else int(moves[0])

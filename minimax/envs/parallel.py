@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 import torch
 from pettingzoo import ParallelEnv
 
@@ -63,7 +65,7 @@ class GameParallelEnv(GameView, ParallelEnv):
     def info(self, agent: str) -> dict[str, Any]:
         """Diagnostics of ``agent``'s latest move (device tensors, no host sync)."""
         last = self.match.last_infos[agent]
-        info: dict[str, Any] = {"step": int(last["move"][0]) // 2, "loss": last["loss"][0],
+        info: dict[str, Any] = {"step": _first(last["move"]) // 2, "loss": last["loss"][0],
                                 **{k: last[k][0] for k in ("d_real", "d_fake", "value") if last[k] is not None},
                                 "grad_norm": last["grad_norm"][0], "zero_sum": self.game.zero_sum[0]}  # fmt: skip
         if self.reason is not None:
@@ -98,3 +100,8 @@ class GameParallelEnv(GameView, ParallelEnv):
         for agent in PLAYERS:
             self.match.submit(agent, actions[agent].unsqueeze(0))
         self._after_step()
+
+
+def _first(moves: "int | np.ndarray") -> int:
+    """Game 0's move count, from the match's info (an int when every game made every move)."""
+    return int(moves) if isinstance(moves, int) else int(moves[0])

@@ -49,6 +49,8 @@ def check_float(
 
 def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """One of a known set of names."""
+    if isinstance(value, str) and isinstance(choices, (tuple, list, set, frozenset, dict)) and value in choices:
+        return value  # the common case, without building the message's list
     known = sorted(choices)
     if not isinstance(value, str) or value not in known:
         raise ValueError(f"unknown {name} {value!r}; expected one of: {', '.join(known)}")
