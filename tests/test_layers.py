@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ["agents", "minimax.utils", "minimax.core", "minimax.datasets", "minimax.tasks", "minimax.envs",
-          "minimax.training", "minimax.eval", "minimax.runs", "minimax.sweep", "minimax.cli", "minimax"]  # fmt: skip
-FACE = {"minimax", "minimax._aliases"}
+          "minimax.training", "minimax.eval", "minimax.runs", "minimax.sweep", "minimax.cli"]  # fmt: skip
+FACE = {"minimax", "minimax._aliases"}  # the package's face: above every layer
 
 
 def modules() -> dict[str, Path]:
@@ -55,9 +55,12 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def layer(module: str) -> int:
+    """The index of ``module``'s layer in LAYERS (the face: len(LAYERS)); a module in no layer is an error."""
     if module in FACE:
         return len(LAYERS)
-    return max(i for i, prefix in enumerate(LAYERS) if module == prefix or module.startswith(prefix + "."))
+    found = [i for i, prefix in enumerate(LAYERS) if module == prefix or module.startswith(prefix + ".")]
+    assert found, f"{module} is in no layer: add it to LAYERS in tests/test_layers.py"
+    return max(found)
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -104,6 +107,12 @@ def test_the_checker_finds_a_planted_circle() -> None:
 
 def test_there_is_no_import_circle() -> None:
     assert cycles(import_graph()) == []
+
+
+def test_the_layer_check_sees_a_back_arrow() -> None:
+    """The control: core importing envs would be caught."""
+    assert layer("minimax.envs.aec") > layer("minimax.core.game") and layer("minimax.cli") > layer("minimax.runs")
+    assert layer("minimax") > layer("minimax.cli")
 
 
 def test_every_import_goes_down_the_layers() -> None:

@@ -303,9 +303,8 @@ class Match:
         if self._gate is None and not self.pending and self.applies_since_read:
             self._gate = self.alive  # the host has not read the flags since the last move: the device knows who is alive
         index = PLAYERS.index(player)
-        # one flag for the move: its loss first, then its action (a sum: one read of it, no bool tensor)
-        code = torch.where(torch.isfinite(loss), torch.where(torch.isfinite(action.sum(-1)), 0, 3 + index), 1 + index)
-        self._raise(code, moving, everyone)
+        self._flag(1 + index, torch.isfinite(loss), moving, everyone)
+        self._flag(3 + index, torch.isfinite(action.sum(-1)), moving, everyone)  # a sum: one read, no bool tensor
         last = len(self.pending) + 1 == len(tick.movers)
         self.pending[player] = action if last else action.clone()
         if last:
@@ -319,14 +318,6 @@ class Match:
         """Remember each game's first non-finite event (device-side, no host sync)."""
         bad = ~ok if everyone else where & ~ok
         newly = (self.bad_code == 0) & bad
-        self.bad_code = torch.where(newly, code, self.bad_code)
-        self.bad_move = torch.where(newly, self.move_count, self.bad_move)
-
-    def _raise(self, code: torch.Tensor, where: torch.Tensor, everyone: bool) -> None:
-        """As :meth:`_flag`, with a code per game already worked out (0: nothing to flag)."""
-        newly = (self.bad_code == 0) & (code != 0)
-        if not everyone:
-            newly &= where
         self.bad_code = torch.where(newly, code, self.bad_code)
         self.bad_move = torch.where(newly, self.move_count, self.bad_move)
 

@@ -135,24 +135,12 @@ class Bound:
     buffers: Params | None
 
 
-# Layers that treat every leading dimension as a batch dimension: a stack of them runs on (1, batch, ...) as it is.
-_LEADING_DIMS_AGNOSTIC = (nn.Linear, *_ELEMENTWISE, Affine, Squeeze)
-
-
-def _agnostic(module: nn.Module) -> bool:
-    if type(module) is nn.Sequential:
-        return all(_agnostic(child) for child in module.children())
-    return type(module) in _LEADING_DIMS_AGNOSTIC
-
-
 class ModuleNetwork:
     """One game's network: the module itself, its parameters views of the game's ``(1, P)`` row.
 
     Inputs and outputs carry the leading game dimension of size 1, like :class:`BatchedNetwork`'s,
-    so the game's turn logic is the same for every N. A stack of layers that treat every leading
-    dimension as a batch dimension (Linear, activations, ...) runs on that shape as it is (a
-    contiguous 3-D input reaches the same matmul kernel as the 2-D one); others (BatchNorm,
-    flatten) run on the game's own 2-D batch.
+    so the game's turn logic is the same for every N (the module itself runs on the game's own
+    batch, ``x[0]``).
     """
 
     lowered = False
@@ -161,7 +149,6 @@ class ModuleNetwork:
         self.template = flat
         self.slots = flat.slots
         self.size = flat.size
-        self.agnostic = _agnostic(flat.module)
 
     def bind(self, theta: torch.Tensor, buffers: Params, requires_grad: bool) -> Bound:
         """The live module (its parameters are views of the game's parameters; autograd decides what is differentiated)."""
@@ -177,7 +164,7 @@ class ModuleNetwork:
 
         def run() -> torch.Tensor:
             if bound.params is None:
-                return module(x) if self.agnostic and x.is_contiguous() else module(x[0]).unsqueeze(0)
+                return module(x[0]).unsqueeze(0)
             return functional_call(module, {**bound.params, **bound.buffers}, (x[0],)).unsqueeze(0)
 
         if train or not module.training:
