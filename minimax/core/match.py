@@ -12,12 +12,15 @@ the tick's minibatch) is made when someone asks for it; each moving player submi
 once every mover has, the actions are applied together, and the next tick begins. Rewards are
 minus the mover's loss at the state and minibatch it acted on.
 
-Divergence: a non-finite loss, action or resulting parameter (an entry that is not finite, or entries whose sum
-overflows: a vector that large has diverged anyway) is flagged on the device (no host
-sync), per game, with the move and iteration of the first one. The host reads the flags when a
-view asks (:meth:`Match.read_divergence`); a game whose flag is read is over. The move that makes
-a game non-finite is applied; later moves of a game already flagged are not (it is frozen on the
-device even before the host reads the flag).
+Divergence: a non-finite loss, action or resulting parameter is found on the device (no host
+sync), per game, with the move and iteration of the first one. Each move only *watches* three
+numbers per game (its loss, and its action's and its parameters' sums taken in float64, where a
+float32 vector's sum cannot overflow: the sum is non-finite exactly when an entry is) and adds
+them into one float64 *health* number per game; the host reads that one number when a view
+asks (:meth:`Match.read_divergence`), and only when it is non-finite are the watched numbers
+decoded into which came first. A game whose divergence is read is over. The move that makes a
+game non-finite is applied; later moves of a game already non-finite are not (it is frozen on
+the device, from its health, even before the host reads it).
 
 Every piece of state is in :meth:`Match.state_dict`, so a view, a checkpoint or an analysis can
 save and restore it without reading private attributes.
@@ -25,6 +28,7 @@ save and restore it without reading private attributes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +43,9 @@ from minimax.utils.checks import check_int
 
 #: What a divergence flag says, by code: 1 + 2 * reason + player.
 REASONS = ("non-finite loss", "non-finite action", "non-finite parameters")
+
+# Watched values kept before they are folded on the device (a long interval between host reads).
+_FOLD_AT = 192
 
 
 @dataclass(frozen=True)
@@ -107,11 +114,14 @@ class Match:
     # Attributes that are configuration (fixed at construction) and state (attribute -> its key in state_dict):
     # a test checks that these name every attribute, so that new state cannot be forgotten by checkpoints.
     CONFIG = ("schedules", "ticks", "joint", "moves_per_step", "_moving_masks", "_moves_per_iteration")
-    STATE = {name: name for name in ("tick", "iteration", "ticks_done", "move_count", "tick_count", "bad_code",
-                                     "bad_move", "over", "reasons", "applies_since_read", "batches", "evaluations",
-                                     "observed", "pending", "last_rewards", "last_infos", "last_player")}  # fmt: skip
-    # the game's own state is nested under "game"; the host's move counts are one "moves" list; a flag derived
-    STATE.update({"_gate": "gate", "game": "game", "_moves_all": "moves", "_moves_some": "moves", "_any_over": "over"})
+    STATE = {name: name for name in ("tick", "iteration", "ticks_done", "move_count", "tick_count", "over", "reasons",
+                                     "applies_since_read", "batches", "evaluations", "observed", "pending",
+                                     "last_rewards", "last_infos", "last_player")}  # fmt: skip
+    # the game's own state is nested under "game"; the host's move counts are one "moves" list; a flag derived;
+    # the watched numbers and the health are folded into the first-event codes before they are saved
+    STATE.update({"_gate": "gate", "game": "game", "_moves_all": "moves", "_moves_some": "moves", "_any_over": "over",
+                  "_bad_code": "bad_code", "_bad_move": "bad_move", "_watch": "bad_code", "_health": "bad_code",
+                  "_not_over_mask": "over"})
 
     def __init__(self, game: Any, schedule: str | Schedule | Sequence[str | Schedule] = "alternating",
                  joint: bool = False, moves_per_step: int = 1) -> None:  # fmt: skip
@@ -160,14 +170,27 @@ class Match:
         return tuple(p for p in self.current.movers if p not in self.pending)
 
     @property
+    def bad_code(self) -> torch.Tensor:
+        """(N,) int64 device: each game's first non-finite event (0 none; see :data:`REASONS`), read or not."""
+        self._fold()
+        return self._bad_code
+
+    @property
+    def bad_move(self) -> torch.Tensor:
+        """(N,) int64 device: the move (counted from 0) of each game's first non-finite event."""
+        self._fold()
+        return self._bad_move
+
+    @property
     def bad_iteration(self) -> torch.Tensor:
         """(N,) device: the iteration of each game's first non-finite move, -1 for a game without one."""
         return torch.where(self.bad_code > 0, self.bad_move // self._moves_per_iteration, -1)
 
     @property
     def alive(self) -> torch.Tensor:
-        """(N,) bool device mask: the games with no divergence flag (read or not)."""
-        return self.bad_code == 0
+        """(N,) bool device mask: the games with nothing non-finite so far (read or not)."""
+        alive = self._bad_code == 0
+        return alive if self._health is None else alive & torch.isfinite(self._health)
 
     def _clear(self, n: int) -> None:
         device = self.game.device
@@ -176,10 +199,14 @@ class Match:
         self._moves_some: np.ndarray | None = None  # ... and, once some games sat a tick out, their extra moves
         self.move_count = torch.zeros(n, dtype=torch.int64, device=device)  # its device twin, for observations
         self.tick_count = torch.zeros((), dtype=torch.int64, device=device)
-        self.bad_code = torch.zeros(n, dtype=torch.int64, device=device)
-        self.bad_move = torch.zeros(n, dtype=torch.int64, device=device)
+        self._bad_code = torch.zeros(n, dtype=torch.int64, device=device)
+        self._bad_move = torch.zeros(n, dtype=torch.int64, device=device)
+        # watched since the last read: (code, value (N,), where it counts ((N,) bool or None: everywhere), move numbers)
+        self._watch: list[tuple[int, torch.Tensor, torch.Tensor | None, int | np.ndarray]] = []
+        self._health: torch.Tensor | None = None  # (N,) float64: the sum of the watched values since the last read
         self.over = np.zeros(n, dtype=bool)  # games whose flag the host has read
         self._any_over = False
+        self._not_over_mask: torch.Tensor | None = None
         self.reasons: list[str | None] = [None] * n
         self.applies_since_read = 0
         self._gate: torch.Tensor | None = None  # the games alive when the tick began (taken when the host cannot tell)
@@ -303,8 +330,8 @@ class Match:
         if self._gate is None and not self.pending and self.applies_since_read:
             self._gate = self.alive  # the host has not read the flags since the last move: the device knows who is alive
         index = PLAYERS.index(player)
-        self._flag(1 + index, torch.isfinite(loss), moving, everyone)
-        self._flag(3 + index, torch.isfinite(action.sum(-1)), moving, everyone)  # a sum: one read, no bool tensor
+        self._watch_value(1 + index, loss, moving, everyone)
+        self._watch_value(3 + index, action.sum(-1, dtype=self._wide), moving, everyone)
         last = len(self.pending) + 1 == len(tick.movers)
         self.pending[player] = action if last else action.clone()
         if last:
@@ -314,12 +341,47 @@ class Match:
             self._advance()
         return last
 
-    def _flag(self, code: int, ok: torch.Tensor, where: torch.Tensor, everyone: bool) -> None:
-        """Remember each game's first non-finite event (device-side, no host sync)."""
-        bad = ~ok if everyone else where & ~ok
-        newly = (self.bad_code == 0) & bad
-        self.bad_code = torch.where(newly, code, self.bad_code)
-        self.bad_move = torch.where(newly, self.move_count, self.bad_move)
+    @property
+    def _wide(self) -> torch.dtype:
+        """The dtype of the watched sums: float64 (no float32 sum overflows in it), float32 where the device lacks it."""
+        return torch.float32 if self.game.device.type == "mps" else torch.float64
+
+    def _watch_value(self, code: int, value: torch.Tensor, where: torch.Tensor, everyone: bool) -> None:
+        """Watch ``value`` (N,) for the event ``code`` (device-side, no host sync): kept for decoding, added to the health.
+
+        Only the games where the event counts enter the health: the movers, and never a game already over.
+        """
+        mask = None if everyone and not self._any_over else where if not self._any_over else where & self._not_over()
+        self._watch.append((code, value, mask, self._move_numbers()))
+        term = value if mask is None else torch.where(mask, value, 0)
+        self._health = term.to(self._wide) if self._health is None else self._health + term
+        if len(self._watch) >= _FOLD_AT:  # a long interval between reads: fold what was watched on the device
+            self._fold()
+
+    def _not_over(self) -> torch.Tensor:
+        """(N,) bool device mask of the games not over (kept until a read ends one)."""
+        if self._not_over_mask is None:
+            self._not_over_mask = torch.as_tensor(~self.over, device=self.game.device)
+        return self._not_over_mask
+
+    def _fold(self) -> None:
+        """Decode the watched values into each game's first non-finite event (on the device, no host sync)."""
+        if not self._watch:
+            return
+        device = self.game.device
+        values = torch.stack([v.to(self._wide) for _, v, _, _ in self._watch])  # (K, N)
+        bad = ~torch.isfinite(values)
+        if any(mask is not None for _, _, mask, _ in self._watch):
+            everywhere = torch.ones(self.num_games, dtype=torch.bool, device=device)
+            bad &= torch.stack([everywhere if mask is None else mask for _, _, mask, _ in self._watch])
+        codes = torch.tensor([code for code, _, _, _ in self._watch], dtype=torch.int64, device=device)
+        moves = torch.as_tensor(np.stack([np.broadcast_to(np.asarray(m, dtype=np.int64), (self.num_games,))
+                                          for _, _, _, m in self._watch]), device=device)  # fmt: skip
+        first = bad.to(torch.uint8).argmax(0, keepdim=True)  # the first bad entry of each game (0 when none)
+        newly = (self._bad_code == 0) & bad.any(0)
+        self._bad_code = torch.where(newly, codes[first[0]], self._bad_code)
+        self._bad_move = torch.where(newly, moves.gather(0, first)[0], self._bad_move)
+        self._watch, self._health = [], None
 
     def _count(self, player: str) -> None:
         """One more move of ``player`` in the games where it moves this tick (host count and device twin)."""
@@ -356,9 +418,10 @@ class Match:
                 if everyone and known and not self._any_over:
                     params.add_(action)
                 else:
-                    mask = self.moving(player) & (self._gate if not known else torch.as_tensor(~self.over, device=params.device))
+                    mask = self.moving(player) & (self._gate if not known else self._not_over())
                     params.copy_(torch.where(mask.unsqueeze(-1), params + action, params))
-                self._flag(5 + PLAYERS.index(player), torch.isfinite(params.sum(-1)), self.moving(player), everyone)
+                self._watch_value(5 + PLAYERS.index(player), params.sum(-1, dtype=self._wide), self.moving(player),
+                                  everyone)  # fmt: skip
         self.pending = {}
         self.applies_since_read += 1
 
@@ -374,9 +437,14 @@ class Match:
         self._draw()
 
     def read_divergence(self) -> list[int]:
-        """Read the device flags (one host sync): the games newly found non-finite, now over."""
-        codes = self.bad_code.tolist()
+        """Read the games' health (one host sync): the games newly found non-finite, now over."""
         self.applies_since_read = 0
+        if self._health is not None:
+            total = self._health if self.num_games == 1 else self._health.sum()
+            if math.isfinite(total.item()):  # nothing non-finite since the last read: nothing to decode
+                self._watch, self._health = [], None
+                return []
+        codes = self.bad_code.tolist()
         fresh = [i for i, code in enumerate(codes) if code and not self.over[i]]
         if fresh:
             moves = self.bad_move.tolist()
@@ -384,6 +452,7 @@ class Match:
                 self.over[i] = True
                 self.reasons[i] = describe_divergence(codes[i], moves[i] // self.moves_per_step)
             self._any_over = True
+            self._not_over_mask = None
         return fresh
 
     def divergence(self) -> dict[str, np.ndarray]:
@@ -414,7 +483,7 @@ class Match:
             "game": self.game.state_dict(),
             "tick": self.tick, "iteration": self.iteration, "ticks_done": self.ticks_done,
             "moves": self.moves.tolist(), "move_count": self.move_count.clone(), "tick_count": self.tick_count.clone(),
-            "bad_code": self.bad_code.clone(), "bad_move": self.bad_move.clone(),
+            "bad_code": self.bad_code.clone(), "bad_move": self.bad_move.clone(),  # folded
             "over": self.over.tolist(), "reasons": list(self.reasons),
             "applies_since_read": self.applies_since_read,
             "gate": None if self._gate is None else self._gate.clone(),
@@ -481,10 +550,12 @@ class Match:
         self._moves_some = None if (moves == self._moves_all).all() else moves - self._moves_all
         self.move_count = state["move_count"].to(device, copy=True)
         self.tick_count = state["tick_count"].to(device, copy=True)
-        self.bad_code = state["bad_code"].to(device, copy=True)
-        self.bad_move = state["bad_move"].to(device, copy=True)
+        self._bad_code = state["bad_code"].to(device, copy=True)
+        self._bad_move = state["bad_move"].to(device, copy=True)
+        self._watch, self._health = [], None
         self.over = np.asarray(state["over"], dtype=bool)
         self._any_over = bool(self.over.any())
+        self._not_over_mask = None
         self.reasons = [None if r is None else str(r) for r in state["reasons"]]
         self.applies_since_read = int(state["applies_since_read"])
         self._gate = None if state["gate"] is None else state["gate"].to(device, copy=True)

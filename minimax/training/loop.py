@@ -152,12 +152,19 @@ class Driver:
 
 
 class Recorder:
-    """Preallocated ``(iterations, N)`` device buffers, one row per iteration."""
+    """One preallocated ``(iterations, metrics, N)`` device table, one row per iteration (one write per row).
 
-    def __init__(self, iterations: int, num_games: int, device: torch.device) -> None:
+    Per move it keeps references (no device work, except summing a player's losses when it moves
+    more than once in an iteration); at the end of an iteration the row is stacked and written in
+    one copy.
+    """
+
+    def __init__(self, iterations: int, num_games: int, device: torch.device, dtype: torch.dtype = torch.float32) -> None:
         self.num_games = num_games
-        self.buffers = {name: torch.full((iterations, num_games), float("nan"), device=device) for name in METRICS}
-        self.loss_sums = {p: torch.zeros(num_games, device=device) for p in PLAYERS}
+        self.table = torch.full((iterations, len(METRICS), num_games), float("nan"), device=device, dtype=dtype)
+        self.column = {name: j for j, name in enumerate(METRICS)}
+        self.nan = torch.full((num_games,), float("nan"), device=device, dtype=dtype)
+        self.loss_sums: dict[str, torch.Tensor | None] = {p: None for p in PLAYERS}
         # moves in the iteration: how many every game made, plus (only when some games sat out) per game
         self.moves_all = {p: 0 for p in PLAYERS}
         self.moves_some: dict[str, np.ndarray] = {}
@@ -165,17 +172,24 @@ class Recorder:
         self.last: dict[str, torch.Tensor] = {}
         self.device = device
 
+    @property
+    def buffers(self) -> dict[str, torch.Tensor]:
+        """Each metric's ``(iterations, N)`` column of the table (views)."""
+        return {name: self.table[:, j] for name, j in self.column.items()}
+
     def move(self, player: str, info: Mapping[str, Any]) -> None:
         """One move of ``player`` (the match's info of it): loss summed, latest diagnostics kept, where it moved."""
         everyone = info["everyone"]
         loss = info["loss"]
+        total = self.loss_sums[player]
         if everyone:
-            self.loss_sums[player] = self.loss_sums[player] + loss
+            self.loss_sums[player] = loss if total is None else total + loss
             self.moves_all[player] += 1
         else:
             moving = info["moving"]
             mask = torch.as_tensor(moving, device=self.device)
-            self.loss_sums[player] = torch.where(mask, self.loss_sums[player] + loss, self.loss_sums[player])
+            zero = torch.zeros_like(loss) if total is None else total
+            self.loss_sums[player] = torch.where(mask, zero + loss, zero)
             self.moves_some[player] = self.moves_some.get(player, 0) + moving
         for name in ("value", "d_real", "d_fake"):
             value = info[name]
@@ -184,39 +198,43 @@ class Recorder:
             if everyone:
                 self.last[name] = value
             else:
-                previous = self.last.get(name, torch.full_like(value, float("nan")))
+                previous = self.last.get(name, self.nan)
                 self.last[name] = torch.where(mask & ~value.isnan(), value, previous)
         norm = info["grad_norm"]
         if everyone:
             self.grad_norms[player] = norm
         else:
-            previous = self.grad_norms.get(player, torch.full_like(norm, float("nan")))
-            self.grad_norms[player] = torch.where(mask, norm, previous)
+            self.grad_norms[player] = torch.where(mask, norm, self.grad_norms.get(player, self.nan))
 
     def end_iteration(self, i: int) -> None:
+        row = dict.fromkeys(METRICS, self.nan)
         for p in PLAYERS:
+            total = self.loss_sums[p]
             if p in self.moves_some:  # some games sat some of their moves out: a count per game
                 counts = self.moves_some.pop(p) + self.moves_all[p]
-                divisor = torch.as_tensor(np.maximum(counts, 1), device=self.device, dtype=self.loss_sums[p].dtype)
+                divisor = torch.as_tensor(np.maximum(counts, 1), device=self.device, dtype=total.dtype)
                 moved = torch.as_tensor(counts > 0, device=self.device)
-                self.buffers[f"{p}_loss"][i] = torch.where(moved, self.loss_sums[p] / divisor, self.buffers[f"{p}_loss"][i])
+                row[f"{p}_loss"] = torch.where(moved, total / divisor, self.nan)
             elif self.moves_all[p]:
-                self.buffers[f"{p}_loss"][i] = self.loss_sums[p] / self.moves_all[p]
+                row[f"{p}_loss"] = total if self.moves_all[p] == 1 else total / self.moves_all[p]
             if p in self.grad_norms:
-                self.buffers[f"{p}_grad_norm"][i] = self.grad_norms[p]
-            self.loss_sums[p] = torch.zeros_like(self.loss_sums[p])
+                row[f"{p}_grad_norm"] = self.grad_norms[p]
+            self.loss_sums[p] = None
             self.moves_all[p] = 0
         for name in ("value", "d_real", "d_fake"):  # the latest move that had each
             if name in self.last:
-                self.buffers[name][i] = self.last[name]
+                row[name] = self.last[name]
+        self.table[i] = torch.stack([row[name] for name in METRICS])
 
     def history(self, done: int) -> dict[str, np.ndarray]:
-        return {k: v[:done].cpu().numpy().copy() for k, v in self.buffers.items()}
+        table = self.table[:done].cpu().numpy()
+        return {name: table[:, j].copy() for name, j in self.column.items()}
 
     def rows(self, start: int, stop: int) -> list[dict[str, Any]]:
         """Iterations ``start + 1 .. stop`` as dicts (one host copy), non-finite values as None; one row per game
         and iteration (with ``"game"``) when there are several games."""
-        columns = {k: v[start:stop].cpu().tolist() for k, v in self.buffers.items()}
+        block = self.table[start:stop].cpu().tolist()  # (iterations, metrics, N)
+        columns = {name: [r[j] for r in block] for name, j in self.column.items()}
         rows = []
         for j in range(stop - start):
             for g in range(self.num_games):
@@ -233,10 +251,10 @@ class Recorder:
 
     def load(self, metrics: Mapping[str, np.ndarray], done: int, state: Mapping[str, Any] | None) -> None:
         """Continue after ``done`` recorded iterations (from a checkpoint)."""
-        for name, buffer in self.buffers.items():
+        for name, j in self.column.items():
             if name in metrics:
                 saved = np.asarray(metrics[name])[:done].reshape(done, -1)
-                buffer[:done] = torch.as_tensor(saved, device=buffer.device, dtype=buffer.dtype)
+                self.table[:done, j] = torch.as_tensor(saved, device=self.device, dtype=self.table.dtype)
         state = state or {}
         self.last = {k: v.to(self.device) for k, v in state.get("last", {}).items()}
         self.grad_norms = {k: v.to(self.device) for k, v in state.get("grad_norms", {}).items()}
