@@ -22,6 +22,7 @@ from agents.transforms import (
     _is_zero,
     add_decayed_weights,
     chain,
+    fused_adam,
     scale_by_adam,
     scale_by_learning_rate,
     scale_by_optimism,
@@ -63,6 +64,7 @@ class UpdateRule:
         self._hyperparameters = dict(hyperparameters or {})
         self._state: Optional[State] = None
         self._state_key: Optional[tuple] = None
+        self.shared_count = False  # one step count for every row: the rows must move together (fused kernels)
 
     @property
     def hyperparameters(self) -> dict[str, Any]:
@@ -111,6 +113,11 @@ class UpdateRule:
                 self._state, self._state_key = self.init(params), key
             if moving is None:
                 delta, self._state = (self.update_ if in_place else self.update)(grads, self._state, params)
+            elif self.shared_count:
+                raise ValueError(
+                    f"{self.name}: a fused rule keeps one step count for every game, so every game must move at "
+                    "every step; these games move at different ticks (their schedules differ): use fused=False"
+                )
             else:
                 delta, new_state = self.update(grads, self._state, params)
                 self._state = tree_where(moving, new_state, self._state)
@@ -217,7 +224,12 @@ class Nesterov(UpdateRule):
 
 
 class Adam(UpdateRule):
-    """Adam as torch.optim.Adam; beta1 may be negative. `decoupled_weight_decay=True` is AdamW."""
+    """Adam as torch.optim.Adam; beta1 may be negative. `decoupled_weight_decay=True` is AdamW.
+
+    ``fused=True`` runs torch's fused Adam kernel (one pass over the parameters; the arithmetic of
+    ``torch.optim.Adam(fused=True)``, a few ulps from the default's per step): numbers only as
+    hyper-parameters, and every game moves at every step.
+    """
 
     def __init__(
         self,
@@ -227,6 +239,7 @@ class Adam(UpdateRule):
         weight_decay: Hyperparameter = 0.0,
         amsgrad: bool = False,
         decoupled_weight_decay: bool = False,
+        fused: bool = False,
     ) -> None:
         owner = type(self).__name__
         _check_lr_and_decay(owner, lr, weight_decay)
@@ -238,13 +251,16 @@ class Adam(UpdateRule):
         check_number(owner, "eps", eps, low=0.0)
         check_flag(owner, "amsgrad", amsgrad)
         check_flag(owner, "decoupled_weight_decay", decoupled_weight_decay)
+        check_flag(owner, "fused", fused)
         adam = scale_by_adam(beta1, beta2, eps, amsgrad)
-        if decoupled_weight_decay:
-            steps = [adam, *_decay(weight_decay), scale_by_learning_rate(lr)]
+        if fused:
+            transform = fused_adam(lr, beta1, beta2, eps, weight_decay, decoupled_weight_decay, amsgrad)
+        elif decoupled_weight_decay:
+            transform = chain(adam, *_decay(weight_decay), scale_by_learning_rate(lr))
         else:
-            steps = [*_decay(weight_decay), adam, scale_by_learning_rate(lr)]
+            transform = chain(*_decay(weight_decay), adam, scale_by_learning_rate(lr))
         super().__init__(
-            chain(*steps),
+            transform,
             hyperparameters={
                 "lr": lr,
                 "betas": (beta1, beta2),
@@ -252,8 +268,10 @@ class Adam(UpdateRule):
                 "weight_decay": weight_decay,
                 "amsgrad": amsgrad,
                 "decoupled_weight_decay": decoupled_weight_decay,
+                **({"fused": True} if fused else {}),
             },
         )
+        self.shared_count = fused
 
 
 class AdamW(Adam):
@@ -266,8 +284,9 @@ class AdamW(Adam):
         eps: Hyperparameter = 1e-8,
         weight_decay: Hyperparameter = 1e-2,
         amsgrad: bool = False,
+        fused: bool = False,
     ) -> None:
-        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True)
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, decoupled_weight_decay=True, fused=fused)
         del self._hyperparameters["decoupled_weight_decay"]
 
 
