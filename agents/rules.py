@@ -123,6 +123,18 @@ class UpdateRule:
                 self._state = tree_where(moving, new_state, self._state)
         return delta
 
+    def state_for(self, params: Tensor) -> State:
+        """The state kept by the rule for ``params`` (created as :meth:`step` creates it), for a caller that runs
+        the functional core itself (a compiled tick) and hands the new state back with :meth:`commit_state`."""
+        key = (params.shape, params.dtype, params.device)
+        if self._state is None or key != self._state_key:
+            self._state, self._state_key = self.init(params), key
+        return self._state
+
+    def commit_state(self, state: State) -> None:
+        """Keep ``state`` (the result of :meth:`update` on the state from :meth:`state_for`)."""
+        self._state = state
+
     def act(self, observation: Mapping[str, Array]) -> Array:
         """Delta for observation {"gradient", "parameters"} (and ``"moving"`` for N games), updating the internal state.
 

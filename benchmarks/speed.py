@@ -11,10 +11,12 @@ Methods (each does the work of one iteration of the same game: networks, batch, 
 * ``env``: one game through minimax's AEC env and ``minimax.train`` (the engine at N = 1, with
   everything a run has: observations, rewards, divergence checks, metrics);
 * ``env-fused``: the same with ``agents.make("adam", fused=True)`` (torch's fused kernel);
+* ``env-compiled``: the same with ``minimax.train(..., compile=True)`` (each tick one
+  ``torch.compile`` graph; compiled in the warm-up);
 * ``baseline``: the same ``env`` row run by another checkout of minimax (``--compare-with DIR``,
   e.g. the code before a change: ``git worktree add /tmp/before <commit>``);
-* ``games N``, ``games-fused N``: N independent games in lockstep through the vector env and
-  ``minimax.train`` (default Adam, fused Adam);
+* ``games N``, ``games-fused N``, ``games-compiled N``: N independent games in lockstep through
+  the vector env and ``minimax.train`` (default Adam, fused Adam, compiled ticks);
 * ``jax N``: N games as ``jax.jit(jax.vmap(step))``.
 
 Measuring on a shared machine: every configuration runs in a fresh subprocess pinned to
@@ -66,8 +68,8 @@ from minimax.utils.files import atomic_write
 
 TASKS = ("normal1d", "normal1d-small", "mnist")
 ONE_D = {"normal1d": (32, 256), "normal1d-small": (8, 64)}  # hidden, batch
-FIXED_METHODS = ("eager", "eager-fused", "eager-compiled", "jax", "env", "env-fused", "baseline")
-GAMES_METHODS = ("games", "games-fused", "jax-games")
+FIXED_METHODS = ("eager", "eager-fused", "eager-compiled", "jax", "env", "env-fused", "env-compiled", "baseline")
+GAMES_METHODS = ("games", "games-fused", "games-compiled", "jax-games")
 PEERS = ("eager", "eager-fused", "eager-compiled", "jax")  # what a user would pick instead, one game
 
 
@@ -190,15 +192,17 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             loop = jax_games.make_mnist(task.images, spec["mnist_batch"], games=games)
         run = _timed_loop(loop, lambda: None)  # the loop blocks until its work is done
-    elif method in ("env", "env-fused", "baseline"):  # baseline: the env row, run by another checkout (PYTHONPATH)
+    elif method in ("env", "env-fused", "env-compiled", "baseline"):  # baseline: the env row of another checkout
         env = minimax.GameAECEnv(minimax.Game(task, loss=loss, device=device, fake_mode=fake_mode), schedule)
         fused = {"fused": True} if method == "env-fused" else {}
         rules = {p: agents.make("adam", **rule_options, **fused) for p in minimax.PLAYERS}
-        run = lambda n: minimax.train(env, rules, n, seed=0, progress=False).wall_time  # noqa: E731
+        options = {"compile": True} if method == "env-compiled" else {}  # compiled in the warm-up
+        run = lambda n: minimax.train(env, rules, n, seed=0, progress=False, **options).wall_time  # noqa: E731
     else:
         venv = minimax.VectorGameEnv(minimax.Game(task, games, loss=loss, device=device, fake_mode=fake_mode), schedule)
         rule = agents.make("adam", **rule_options, **({"fused": True} if method == "games-fused" else {}))
-        run = lambda n: minimax.train(venv, rule, n, seed=0, progress=False).wall_time  # noqa: E731
+        options = {"compile": True} if method == "games-compiled" else {}
+        run = lambda n: minimax.train(venv, rule, n, seed=0, progress=False, **options).wall_time  # noqa: E731
     iterations, seconds = _timed(run, spec["seconds"])
     result = {**spec, "iterations": iterations, "seconds": seconds, "its_per_s": iterations / seconds,
               "game_its_per_s": games * iterations / seconds}  # fmt: skip
@@ -325,7 +329,7 @@ def summarise(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def _label(r: dict[str, Any]) -> str:
-    names = {"games": "games", "games-fused": "games-fused", "jax-games": "jax"}
+    names = {"games": "games", "games-fused": "games-fused", "games-compiled": "games-compiled", "jax-games": "jax"}
     return f"{names[r['method']]} N={r['games']}" if r["method"] in GAMES_METHODS else r["method"]
 
 
@@ -392,8 +396,10 @@ def figure(path: Path, rows: list[dict[str, Any]], floor: dict[tuple, float] | N
     fig, axes = plt.subplots(1, len(groups), figsize=(4.4 * len(groups), 3.8), squeeze=False)
     styles = {"eager": ("k", "--"), "eager-fused": ("tab:green", "--"), "eager-compiled": ("tab:olive", "--"),
               "jax": ("tab:purple", "--"), "env": ("tab:red", ":"), "env-fused": ("tab:orange", ":"),
+              "env-compiled": ("tab:brown", ":"),
               "baseline": ("tab:grey", ":")}  # fmt: skip
     curves = {"games": ("o-", "tab:blue", "minimax, N games"), "games-fused": ("s-", "tab:cyan", "minimax, N games, fused Adam"),
+              "games-compiled": ("D-", "tab:red", "minimax, N games, compiled"),
               "jax-games": ("^-", "tab:purple", "JAX jit(vmap), N games")}  # fmt: skip
     for ax, key in zip(axes[0], groups):
         task, device, threads = key

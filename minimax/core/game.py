@@ -109,7 +109,8 @@ def gradient_norm(gradient: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(gradient, dim=-1)
 
 
-def _term(family: LossFamily, player: str, part: str):
+def loss_term(family: LossFamily, player: str, part: str):
+    """The loss function of ``player`` under ``family`` on a minibatch ``part`` (a half batch: the discriminator's half-term)."""
     if player == GENERATOR:
         return family.generator_loss
     return {BOTH: family.discriminator_loss, REAL: family.discriminator_real_loss,
@@ -391,14 +392,14 @@ class Game:
         if len(groups) == 1:
             family, _, games = groups[0]
             outcome = Outcome(real, fake, real_logits, fake_logits, critic(None), streams(games), len(games))
-            return _term(family, player, part)(outcome)
+            return loss_term(family, player, part)(outcome)
         losses = real_logits.new_zeros(len(rows))
         for family, at, games in groups:
             pick = (lambda t: t[at]) if at is not None else (lambda t: t)  # noqa: E731
             outcome = Outcome(pick(real), pick(fake), pick(real_logits), pick(fake_logits), critic(at),
                               streams(games), len(games))  # fmt: skip
-            losses = losses.index_put((at,), _term(family, player, part)(outcome)) if at is not None else \
-                _term(family, player, part)(outcome)  # fmt: skip
+            losses = losses.index_put((at,), loss_term(family, player, part)(outcome)) if at is not None else \
+                loss_term(family, player, part)(outcome)  # fmt: skip
         return losses
 
     def evaluate(

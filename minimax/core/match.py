@@ -409,21 +409,63 @@ class Match:
         tick = self.current
         # A plain add where the host knows every receiving game was alive when the tick began (it read the
         # flags after the last move); otherwise the games flagged before this tick stay frozen, on the device.
-        known = self.applies_since_read == 0
         with torch.no_grad():
             for player in tick.movers:
                 params = self.game.parameters(player)
                 action = self.pending[player]
                 everyone = tick.everyone(player)
-                if everyone and known and not self._any_over:
+                mask = self.move_mask(player)
+                if mask is None:
                     params.add_(action)
                 else:
-                    mask = self.moving(player) & (self._gate if not known else self._not_over())
                     params.copy_(torch.where(mask.unsqueeze(-1), params + action, params))
                 self._watch_value(5 + PLAYERS.index(player), params.sum(-1, dtype=self._wide), self.moving(player),
                                   everyone)  # fmt: skip
         self.pending = {}
         self.applies_since_read += 1
+
+    def move_mask(self, player: str) -> torch.Tensor | None:
+        """(N,) bool device mask of the games where ``player``'s move of this tick is applied, or None for all.
+
+        None where the host knows every game was alive when the tick began (it read the watch after
+        the last move) and ``player`` moves in all of them; otherwise the movers among the games not
+        over, and (when the host has not read since the last move) not found non-finite on the device.
+        """
+        known = self.applies_since_read == 0
+        if self.current.everyone(player) and known and not self._any_over:
+            return None
+        if not known and self._gate is None:
+            self._gate = self.alive
+        return self.moving(player) & (self._gate if not known else self._not_over())
+
+    def commit(self, results: Mapping[str, Any]) -> None:
+        """Record a tick whose moves were made outside the match (a compiled tick), as :meth:`submit` records them.
+
+        ``results`` maps each mover to its loss, grad norm, diagnostics and the float64 sums of its
+        change and of its new parameters (:class:`minimax.training.compiled.MoveResult`); the
+        parameters are already moved. Rewards, infos, the divergence watch and the move counts
+        come out as the eager moves make them, in the same order.
+        """
+        tick = self.current
+        if self.pending:
+            raise ValueError(f"a tick with pending moves ({sorted(self.pending)}) cannot be committed from outside")
+        for k, player in enumerate(tick.movers):
+            r = results[player]
+            moving, everyone = self.moving(player), tick.everyone(player)
+            self.last_rewards[player] = -r.loss if everyone else torch.where(moving, -r.loss, torch.zeros_like(r.loss))
+            self.last_infos[player] = {"loss": r.loss, "grad_norm": r.grad_norm, "d_real": r.d_real, "d_fake": r.d_fake,
+                                       "value": r.value, "move": self._move_numbers(), "iteration": self.iteration,
+                                       "moving": tick.moving[player], "everyone": everyone}  # fmt: skip
+            self.last_player = player
+            index = PLAYERS.index(player)
+            self._watch_value(1 + index, r.loss, moving, everyone)
+            self._watch_value(3 + index, r.action_sum, moving, everyone)
+            if k == len(tick.movers) - 1:  # the moves are applied with the tick's last submission
+                for p in tick.movers:
+                    self._watch_value(5 + PLAYERS.index(p), results[p].params_sum, self.moving(p), tick.everyone(p))
+                self.applies_since_read += 1
+            self._count(player)
+        self._advance()
 
     def _advance(self) -> None:
         """The next tick begins: its minibatches are drawn."""

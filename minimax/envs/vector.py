@@ -150,6 +150,10 @@ class VectorGameEnv:
         """The tick's moves, already checked: what ``step`` does after its checks, and what :func:`minimax.train` calls."""
         for p in self.match.current.movers:
             self.match.submit(p, actions[p])
+        self._after_step()
+
+    def _after_step(self) -> None:
+        """One more step: read the divergence watch every ``nonfinite_check_every`` steps, and at the step limit."""
         self.steps += 1
         if self.steps % self.nonfinite_check_every == 0 or self.truncated:
             self.match.read_divergence()

@@ -95,7 +95,9 @@ class Driver:
     agents are called with ``act(observation)``.
     """
 
-    def __init__(self, env: Any, agents: Any) -> None:
+    def __init__(self, env: Any, agents: Any, compile: bool | str = False) -> None:
+        """``compile``: play each tick as one compiled graph (True, or a ``torch.compile`` mode name), see
+        :mod:`minimax.training.compiled`."""
         self.env = resolve_env(env)
         self.match = self.env.match
         self.joint = agents if getattr(agents, "joint", False) else None
@@ -106,6 +108,15 @@ class Driver:
             )
         self.rules: dict[str, Any] = {} if self.joint is not None else agents_for(agents)
         self.agents = self.joint if self.joint is not None else self.rules
+        self.compiled = None
+        if compile:
+            from minimax.training.compiled import compiled_ticks
+
+            if self.joint is not None:
+                raise ValueError(f"compile=True runs single-player update rules; {type(self.joint).__name__} is a joint "
+                                 "rule (it needs the joint field): run it with compile=False")  # fmt: skip
+            mode = compile if isinstance(compile, str) else None
+            self.compiled = compiled_ticks(self.match, self.rules, lone=self.env.kind != "vector", mode=mode)
 
     def reset_agents(self) -> None:
         """Every agent forgets its state (a new run)."""
@@ -128,6 +139,16 @@ class Driver:
         env, match = self.env, self.match
         for _ in range(match.ticks_per_iteration):
             tick = match.current
+            if self.compiled is not None and self.compiled.ready():  # the tick in one compiled call; the env counts steps
+                self.compiled.play()
+                for _ in tick.movers if env.kind == "aec" else (None,):
+                    env._after_step()
+                if recorder is not None:
+                    for p in tick.movers:
+                        recorder.move(p, match.last_infos[p])
+                if env.over:
+                    return True
+                continue
             if env.kind == "aec":  # one player per env step, in the schedule's order
                 for _ in tick.movers:
                     player = match.waiting()[0]
@@ -280,6 +301,7 @@ def train(
     run_spec: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
+    compile: bool | str = False,
 ) -> History:
     """Reset ``env`` (with ``seed``) and let the agents play ``iterations`` iterations.
 
@@ -310,11 +332,15 @@ def train(
       and before each checkpoint; on resume, rows after the checkpoint are dropped.
     * ``stop``: called after each iteration; when it returns True the run checkpoints
       and returns (``history.settings["stopped"]`` is True), e.g. on SIGTERM.
+
+    ``compile=True`` (or a ``torch.compile`` mode name) plays each tick as one compiled graph:
+    evaluation, the rules' update and the move (see :mod:`minimax.training.compiled`: equal to
+    the eager engine to round-off; the first call of each tick compiles it).
     """
     iterations = check_int("iterations", iterations, minimum=1)
     callback_every = check_int("callback_every", callback_every, minimum=1)
     due_callbacks = None if callback_at is None else {check_int("callback_at item", i, minimum=1) for i in callback_at}
-    driver = Driver(env, agents)
+    driver = Driver(env, agents, compile=compile)
     view, match = driver.env, driver.match
     callbacks = list(callbacks)
     keep_checkpoints = check_int("keep_checkpoints", keep_checkpoints, minimum=1)
