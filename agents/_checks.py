@@ -33,8 +33,12 @@ def check_number(
     high: float = math.inf,
     low_open: bool = False,
     high_open: bool = True,
+    per_game: bool = True,
 ) -> None:
     """Checks a real number, or each entry of a floating tensor, lies in the given interval.
+
+    A tensor must be 0-d or one value per game, shape ``(N, 1)``, unless ``per_game`` is False
+    (a value that broadcasts over the parameters, such as a per-parameter clipping bound).
 
     With `high` infinite the value must be finite and >= low (> low if `low_open`).
     Non-numbers raise TypeError, out-of-range values ValueError.
@@ -42,6 +46,9 @@ def check_number(
     if isinstance(value, Tensor):
         if not value.is_floating_point():
             raise TypeError(f"{owner}: {name} must be a real number or a floating-point tensor, got {value!r}")
+        if per_game and (value.dim() > 2 or (value.dim() >= 1 and value.shape[-1] != 1)):
+            raise ValueError(f"{owner}: {name} as a tensor must be one value (0-d) or one per game, shape (N, 1) "
+                             f"(see minimax.per_game), got shape {list(value.shape)}")  # fmt: skip
         values = value.detach()
     elif isinstance(value, numbers.Real) and not isinstance(value, bool):
         values = torch.tensor(float(value), dtype=torch.float64)

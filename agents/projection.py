@@ -33,7 +33,7 @@ def clipped(rule: UpdateRule, bound: Union[float, Tensor]) -> UpdateRule:
     rounding of ``delta'`` (exactly where ``clamp(...) - params`` is exact, e.g. parameters
     within a factor 2 of the bound).
     """
-    check_number("clipped", "bound", bound, low=0.0, low_open=True)
+    check_number("clipped", "bound", bound, low=0.0, low_open=True, per_game=False)
     inner = rule.transform
 
     def init(params: Tensor):

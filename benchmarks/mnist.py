@@ -27,7 +27,6 @@ Writes results/mnist/ (or --out): results.md, results.json, grids.png, curves.pn
 from __future__ import annotations
 
 import argparse
-import io
 import itertools
 import math
 import time
@@ -173,15 +172,29 @@ def run_directory(args: argparse.Namespace, config: Config, seed: int) -> Path:
     return args.out / "checkpoints" / f"{slug}-seed{seed}"
 
 
+EVALUATIONS = "mnist benchmark evaluations"  # the kind of the evaluations file (checkpoint layout, no pickles)
+
+
+def save_evaluations(path: Path, curve: dict[str, list[float]], grids: dict[int, np.ndarray], spent: dict[str, float]) -> None:
+    """The evaluations so far, beside the run's checkpoints: atomic, checksummed, plain data and arrays only."""
+    ckpt.save_record(path, {"curve": curve, "grids": {str(i): g for i, g in grids.items()}, "spent": spent}, EVALUATIONS)
+
+
 def load_evaluations(path: Path, up_to: int) -> dict[str, Any] | None:
-    """The evaluations a checkpointed run made up to iteration ``up_to`` (later ones are redone on resume)."""
+    """The evaluations a checkpointed run made up to iteration ``up_to`` (later ones are redone on resume).
+
+    The file is checked as a checkpoint is (magic, checksum, kind, tensors only): a damaged or
+    foreign file is a :class:`minimax.training.checkpoint.CheckpointError`, never code run.
+    """
     if not path.exists():
         return None
-    saved = torch.load(path, weights_only=False)
-    keep = [j for j, i in enumerate(saved["curve"]["iteration"]) if i <= up_to]
-    saved["curve"] = {k: [v[j] for j in keep] for k, v in saved["curve"].items()}
-    saved["grids"] = {i: g for i, g in saved["grids"].items() if i <= up_to}
-    return saved
+    saved = ckpt.load_record(path, EVALUATIONS)
+    curve, grids, spent = saved.get("curve"), saved.get("grids"), saved.get("spent")
+    if not (isinstance(curve, dict) and isinstance(grids, dict) and isinstance(spent, dict)) or "iteration" not in curve:
+        raise ckpt.CheckpointError(path, "evaluations without their curve, grids and times")
+    keep = [j for j, i in enumerate(curve["iteration"]) if i <= up_to]
+    return {"curve": {k: [v[j] for j in keep] for k, v in curve.items()},
+            "grids": {int(i): np.asarray(g) for i, g in grids.items() if int(i) <= up_to}, "spent": spent}  # fmt: skip
 
 
 def run(config: Config, seed: int, args: argparse.Namespace, classifier: TrainedClassifier,
@@ -203,7 +216,7 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
     grids: dict[int, np.ndarray] = {}
     spent = {"evaluation": 0.0}
     directory = run_directory(args, config, seed) if args.checkpoint_every or args.resume else None
-    evaluations_file = directory / "evaluations.pt" if directory is not None else None
+    evaluations_file = directory / "evaluations.ckpt" if directory is not None else None
 
     def evaluate(iteration: int, env: Any, during_training: bool = False) -> None:
         start = time.perf_counter()
@@ -218,9 +231,7 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
         if during_training:  # train()'s wall time includes its callbacks; the table reports training alone
             spent["evaluation"] += time.perf_counter() - start
         if evaluations_file is not None:
-            buffer = io.BytesIO()
-            torch.save({"curve": curve, "grids": grids, "spent": spent}, buffer)
-            atomic_write(evaluations_file, buffer.getvalue())
+            save_evaluations(evaluations_file, curve, grids, spent)
 
     def checkpoint(iteration: int, env: Any, history: Any = None) -> None:
         if iteration in points:

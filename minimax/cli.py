@@ -221,10 +221,9 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 f"--out {str(out)!r} already holds a run ({', '.join(sorted(p.name for p in runs.run_files(out))[:3])}, "
                 f"...); continue it with 'minimax resume {out}', or pass --overwrite to replace it"
             )
-        import shutil
+        from minimax.training import manifest
 
-        for path in runs.run_files(out):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        manifest.remove_run(out)  # only what the run wrote (its manifest and checkpoints): a user's files stay
     out.mkdir(parents=True, exist_ok=True)
     return _report(runs.train_run(spec, out, env, rules, args.progress), spec, out)
 
@@ -236,14 +235,15 @@ def _report(result: runs.RunResult, spec: Mapping[str, Any], out: Path) -> int:
               f"({signal.Signals(result.signal).name}); checkpoint saved: continue with 'minimax resume {out}'",
               file=sys.stderr)  # fmt: skip
         return 128 + result.signal
-    status = (f"diverged: {history.reason}" if history.terminated.any() else "truncated (max steps)"
+    diverged = bool(history.terminated.any())
+    status = (f"diverged: {history.reason}" if diverged else "truncated (max steps)"
               if history.truncated else "finished")  # fmt: skip
     print(f"{out}: {status} after {history.iterations} of {spec['iterations']} iterations "
           f"({int(history.moves.sum())} moves, {history.wall_time:.1f} s)")  # fmt: skip
     if history.iterations:
         last = {k: v[-1] for k, v in history.game(0).items()}
         print("  last iteration: " + ", ".join(f"{k} {_fmt(v)}" for k, v in last.items()))
-    return 0
+    return runs.EXIT_DIVERGED if diverged else runs.EXIT_FINISHED
 
 
 def _fmt(x: Any) -> str:
@@ -337,11 +337,17 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                         f"{spec.get('loss') or 'default loss'}", fontsize=10)  # fmt: skip
     figure.tight_layout()
     target = Path(args.output) if args.output else out / "curves.png"
+    if target.is_dir():
+        plt.close(figure)
+        raise UsageError(f"--output {str(target)!r} is a directory; give a file name, e.g. {str(target / 'curves.png')!r}")
+    from minimax.training import manifest
     from minimax.utils.files import atomic_output
 
     with atomic_output(target) as file:
         figure.savefig(file, format="png", dpi=110)
     plt.close(figure)
+    if target.resolve().parent == out.resolve():
+        manifest.record(out, target.name)
     print(target)
     return 0
 
@@ -441,13 +447,19 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise UsageError(f"--retries must be an integer >= 0, got {args.retries}")
     if args.address and args.backend != "ray":
         raise UsageError("--address is for --backend ray")
+    if not str(args.out).strip():
+        raise UsageError("--out '': an empty path; give the sweep's directory")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"--out {str(args.out)!r} is a file, not a directory (the sweep keeps one directory per run in it)")
     try:
         rows = sweep.sweep(data, args.out, backend=args.backend, workers=args.workers, retries=args.retries,
                            address=args.address, threads=args.threads)  # fmt: skip
     except sweep.SweepError as error:
         raise UsageError(str(error)) from None
     print(Path(args.out) / sweep.SWEEP_MD)
-    return 0 if all(r["status"] == "finished" for r in rows) else 1
+    if any(r["status"] != "finished" for r in rows):
+        return runs.EXIT_ERROR
+    return runs.EXIT_DIVERGED if any(r.get("diverged") for r in rows) else runs.EXIT_FINISHED
 
 
 COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
@@ -477,9 +489,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         print(f"minimax {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except (ValueError, TypeError, RuntimeError) as error:  # a bad value met deep inside: its message, no traceback
+        if os.environ.get("MINIMAX_DEBUG"):
+            raise
+        print(f"minimax {args.command}: error: {error} ({type(error).__name__}; MINIMAX_DEBUG=1 shows where)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C while reporting: no traceback
         print(f"minimax {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return 128 + signal.SIGINT
     finally:
         warnings.formatwarning = previous_format
 

@@ -33,6 +33,13 @@ from pathlib import Path
 from typing import Any
 
 RUN_SPEC_VERSION = 1
+
+# The exit codes of the minimax command (and of each run of a sweep), so that scripts can tell the outcomes apart.
+EXIT_FINISHED = 0  # played to the end (or to the step limit)
+EXIT_ERROR = 1  # an error: a file that cannot be read or written, a run of a sweep that failed
+EXIT_USAGE = 2  # a bad command line, run spec or input (argparse's own code)
+EXIT_DIVERGED = 3  # the game went non-finite and stopped (its data is kept; 'minimax eval' tells where)
+# stopped by a signal (with a checkpoint): 128 + the signal, as shells report it (130 for Ctrl-C, 143 for SIGTERM)
 DEFAULT_RULE = "adam:lr=2e-4,betas=0.5/0.999"
 RULE_WRAPPERS = ("lr_schedule", "clip", "ema")  # handled here, not by agents.make
 
@@ -72,7 +79,12 @@ def parse_value(text: str, path: bool = False) -> Any:
     if path or t.startswith(_PATHLIKE):
         return t
     if ";" in t:
-        return tuple(parse_value(row) if "/" in row else (parse_scalar(row),) for row in t.split(";"))
+        rows = tuple(parse_value(row) if "/" in row else (parse_scalar(row),) for row in t.split(";"))
+        lengths = [len(row) for row in rows]
+        if len(set(lengths)) > 1:
+            raise UsageError(f"matrix {text!r}: rows of different lengths ({', '.join(map(str, lengths))}); rows are "
+                             "separated by ';' and each needs as many '/'-separated entries, e.g. 1/0;0/1")  # fmt: skip
+        return rows
     if "/" in t:
         items = t.split("/")
         if any(not item.strip() for item in items):
@@ -179,6 +191,8 @@ def task_options(task: str, items: Sequence[str]) -> dict[str, Any]:
     factory = _catalogue()[task]
     options: dict[str, Any] = {}
     for item in items:
+        if not isinstance(item, str) or not item.strip():
+            raise UsageError(f"--task-option {item!r}: empty; expected KEY=VALUE[,KEY=VALUE...], e.g. -o mean=4")
         options.update(parse_options(item, f"--task-option {item!r}", _path_keys(factory)))
     reserved = {"loss", "schedule", "device", "dtype"} & set(options)
     if reserved:
@@ -261,7 +275,8 @@ def build_run(spec: Mapping[str, Any]) -> tuple[Any, Any]:
     try:
         torch.empty(0, device=device)
     except Exception as error:  # an unknown device type, or one this torch build or machine lacks
-        raise UsageError(f"--device {device!r}: {str(error).splitlines()[0]}") from None
+        raise UsageError(f"--device {device!r}: {str(error).splitlines()[0]}; expected cpu, or a device this machine "
+                         "and torch build have (cuda, cuda:N, mps)") from None
     kwargs["device"] = device
     if spec.get("dtype"):
         kwargs["dtype"] = spec["dtype"]
@@ -387,7 +402,8 @@ def parse_train_args(argv: Sequence[str]) -> argparse.Namespace:
     try:
         args = parser.parse_args(list(argv))
     except _ArgumentError as error:
-        raise UsageError(str(error)) from None
+        hint = " (expected 'minimax train' options: see 'minimax train --help')" if "unrecognized" in str(error) else ""
+        raise UsageError(f"{error}{hint}") from None
     args.argv = ["train", *argv]
     return args
 
@@ -402,6 +418,7 @@ class Stop:
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.hurried = False  # a second signal came: stop at once
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> Stop:
@@ -413,8 +430,10 @@ class Stop:
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:  # a second signal: stop now
-            signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        if self.signal is not None:  # a second signal: stop now; later ones are ignored while minimax winds down
+            for sig in self._previous:
+                signal.signal(sig, signal.SIG_IGN)
+            self.hurried = True
             raise KeyboardInterrupt
         self.signal = signum
         print(f"\nminimax: {signal.Signals(signum).name}: stopping after this iteration (with a checkpoint)",
@@ -424,6 +443,8 @@ class Stop:
         return self.signal is not None
 
     def __exit__(self, *exc: Any) -> None:
+        if self.hurried:  # stay deaf to more Ctrl-C while the command reports and exits (no traceback)
+            return
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
@@ -432,9 +453,11 @@ def run_files(directory: Path) -> list[Path]:
     from minimax.training import checkpoint as ckpt
     from minimax.training import runlog
 
-    names = {ckpt.RUN_SPEC, runlog.JSONL, runlog.CSV, "summary.json", "curves.png"}
-    found = [p for p in directory.iterdir() if p.name in names or p.name.startswith("checkpoint-")]
-    return found + ([directory / runlog.TENSORBOARD] if (directory / runlog.TENSORBOARD).is_dir() else [])
+    from minimax.training import manifest
+
+    names = {ckpt.RUN_SPEC, runlog.JSONL, runlog.CSV, "summary.json"}
+    found = {p.resolve() for p in directory.iterdir() if p.name in names and p.is_file()}
+    return sorted(found | set(manifest.owned(directory)))
 
 
 
@@ -445,10 +468,17 @@ def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, 
     to turn each grid point into the same run spec as ``minimax train``.
     """
     task = resolve_task(args.task)
+    for flag, value in (("--rule", args.rule), ("--discriminator", args.discriminator), ("--generator", args.generator),
+                        ("--joint", args.joint), ("--loss", args.loss), ("--schedule", args.schedule)):  # fmt: skip
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} '': an empty spec; expected NAME[:KEY=VALUE,...] (see 'minimax list'), or leave "
+                             f"{flag} out for the default")  # fmt: skip
+    if args.out is not None and not str(args.out).strip():
+        raise UsageError("--out '': an empty path; give the run directory, or leave --out out for runs/TASK-seedS-DATE-TIME")
     env_kind = args.env or ("parallel" if args.joint else "aec")
     if args.joint and args.env == "aec":
         raise UsageError("--joint needs --env parallel (a joint rule moves both players at once)")
-    if args.joint and (args.discriminator or args.generator):
+    if args.joint is not None and (args.discriminator is not None or args.generator is not None):
         raise UsageError("give either --joint or --discriminator/--generator, not both")
     if args.schedule is not None and env_kind != "aec":
         raise UsageError("--schedule is for --env aec; the parallel env always moves both players at once")
@@ -461,8 +491,8 @@ def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, 
         "env": env_kind,
         "schedule": args.schedule,
         "loss": args.loss,
-        "discriminator": None if args.joint else (args.discriminator or args.rule),
-        "generator": None if args.joint else (args.generator or args.rule),
+        "discriminator": None if args.joint else (args.rule if args.discriminator is None else args.discriminator),
+        "generator": None if args.joint else (args.rule if args.generator is None else args.generator),
         "joint": args.joint,
         "seed": args.seed,
         "iterations": args.iterations,
@@ -484,8 +514,22 @@ def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, 
     if not args.joint and not (args.discriminator and args.generator):
         build_rule(args.rule, "--rule")
     env, rules = build_run(spec)  # every value is checked before anything is written
+    _check_sizes(spec, env)
     spec["parsed"] = _parsed(spec)
     return spec, out, env, rules
+
+
+def _check_sizes(spec: Mapping[str, Any], env: Any) -> None:
+    """Refuse up front a run whose history cannot fit in memory (a :class:`UsageError` with both sizes)."""
+    from minimax.training.history import METRICS
+    from minimax.utils.memory import TooLarge, check_fits
+
+    n = int(spec["iterations"])
+    try:
+        check_fits(f"--iterations {n}: the history of {n} iterations x {len(METRICS)} metrics",
+                   2 * n * len(METRICS) * 4 * env.match.num_games, env.match.game.device)  # fmt: skip
+    except TooLarge as error:
+        raise UsageError(str(error)) from None
 
 
 def set_threads(spec: Mapping[str, Any]) -> None:
@@ -526,9 +570,32 @@ def train_run(spec: dict[str, Any], out: Path, env: Any, rules: Any, progress: b
               resume: bool = False) -> RunResult:  # fmt: skip
     """Train (or, with ``resume``, continue) the run of ``spec`` in ``out``; write its summary.json at the end.
 
-    SIGTERM and SIGINT stop it after the current iteration, with a checkpoint.
+    SIGTERM and SIGINT stop it after the current iteration, with a checkpoint. The run directory is
+    locked while it trains: a second process training it (two ``minimax resume`` of one run) is
+    refused with a :class:`UsageError`.
     """
+    from minimax.training import manifest
+    from minimax.utils.files import Locked, exclusive_lock
+
+    Path(out).mkdir(parents=True, exist_ok=True)
+    try:
+        lock = exclusive_lock(Path(out) / LOCK, f"the run in {str(out)!r}")
+        lock.__enter__()
+    except Locked as error:
+        raise UsageError(str(error)) from None
+    try:
+        manifest.record(out, LOCK)
+        return _train_locked(spec, out, env, rules, progress, resume)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+LOCK = ".minimax.lock"  # held by the process training a run directory (train, resume, a sweep's worker)
+
+
+def _train_locked(spec: dict[str, Any], out: Path, env: Any, rules: Any, progress: bool | None, resume: bool) -> RunResult:
     from minimax.training import checkpoint as ckpt
+    from minimax.training import manifest
     from minimax.training.loop import train
     from minimax.training.runlog import RunLog
     from minimax.utils.files import atomic_write
@@ -549,6 +616,7 @@ def train_run(spec: dict[str, Any], out: Path, env: Any, rules: Any, progress: b
                "final": {k: _finite(v[-1]) if len(v) else None for k, v in history.game(0).items()},
                "checkpoint": str(ckpt.latest(out))}  # fmt: skip
     atomic_write(out / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
+    manifest.record(out, "summary.json")
     return RunResult(history, stop.signal, summary)
 
 
@@ -579,7 +647,48 @@ def load_spec(directory: Path) -> dict[str, Any]:
     missing = [k for k in ("task", "env", "seed", "iterations", "checkpoint_every") if k not in spec]
     if missing:
         raise UsageError(f"{directory / ckpt.RUN_SPEC}: the run spec lacks {', '.join(missing)}")
+    validate_spec(spec, str(directory / ckpt.RUN_SPEC))
     return spec
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# run.json's schema: key -> (what it must be, the check). Keys a spec may lack have their default in build_run.
+_SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "task": ("a task name (a string)", lambda v: isinstance(v, str) and bool(v.strip())),
+    "task_options": ("a list of KEY=VALUE strings", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    "env": ("'aec' or 'parallel'", lambda v: v in ("aec", "parallel")),
+    "schedule": ("a schedule spec (a string) or null", lambda v: v is None or isinstance(v, str)),
+    "loss": ("a loss spec (a string) or null", lambda v: v is None or isinstance(v, str)),
+    "discriminator": ("a rule spec (a string) or null", lambda v: v is None or isinstance(v, str)),
+    "generator": ("a rule spec (a string) or null", lambda v: v is None or isinstance(v, str)),
+    "joint": ("a joint rule spec (a string) or null", lambda v: v is None or isinstance(v, str)),
+    "seed": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "iterations": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "device": ("a device name (a string)", lambda v: isinstance(v, str)),
+    "dtype": ("'float32', 'float64' or null", lambda v: v in (None, "float32", "float64")),
+    "threads": ("an integer >= 1 or null", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "compile": ("true or false", lambda v: isinstance(v, bool)),
+    "checkpoint_every": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "keep": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "log_every": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "csv": ("true or false", lambda v: isinstance(v, bool)),
+    "tensorboard": ("true, false or null", lambda v: v in (None, True, False)),
+    "command": ("a string", lambda v: isinstance(v, str)),
+}
+
+
+def validate_spec(spec: Mapping[str, Any], where: str = "run spec") -> None:
+    """Check every known entry of a run spec (``run.json``) against :data:`_SCHEMA`; a :class:`UsageError` names the
+    first bad one, its value and what it must be (a hand-edited file fails here, not deep inside a run)."""
+    for key, (expected, ok) in _SCHEMA.items():
+        if key in spec and not ok(spec[key]):
+            value = spec[key]
+            raise UsageError(f"{where}: {key!r} must be {expected}, got {json.dumps(value)[:80]} ({type(value).__name__})")
+    if spec.get("joint") is None and not all(isinstance(spec.get(p), str) for p in ("discriminator", "generator")):
+        raise UsageError(f"{where}: without 'joint', 'discriminator' and 'generator' must both be rule specs")
 
 
 
@@ -627,8 +736,15 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
     from minimax.tasks.normal1d import Normal1D
     from minimax.training import checkpoint as ckpt
 
+    from minimax.utils.memory import TooLarge, check_fits
+
     spec = load_spec(directory)
     env, _ = build_run(spec)
+    try:  # the samples, their sorted copy and the target's (Normal1D), in float64
+        check_fits(f"--samples {samples}: {samples} generator samples", 4 * 8 * samples * max(1, math.prod(getattr(env.game.task, "data_shape", (1,)))),
+                   env.game.device)  # fmt: skip
+    except TooLarge as error:
+        raise UsageError(str(error)) from None
     found = checkpoint_for(directory, checkpoint)
     ckpt.restore(env, None, found)
     history = found.history

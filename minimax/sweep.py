@@ -10,9 +10,9 @@ is started again; runs already finished are skipped.
 
 Backends:
 
-* ``local`` (default): a process pool (spawn) of ``workers`` processes. A worker that dies
-  (SIGKILL, out of memory) breaks the pool; the unfinished runs go to a new pool, and a run whose
-  attempt died is retried up to ``retries`` times, resuming from its checkpoints.
+* ``local`` (default): each run in a process of its own (spawn), ``workers`` at a time. A
+  process that dies (SIGKILL, out of memory) costs only its own run, which is retried up to
+  ``retries`` times, resuming from its checkpoints; the other runs go on.
 * ``ray``: one ``ray.remote`` task per run with ``max_retries=retries`` (Ray retries a task
   whose worker process died); ``ray.init(address=...)`` with an address, else a local Ray.
   Ray is optional (``pip install ray``) and imported only here.
@@ -44,13 +44,10 @@ import math
 import multiprocessing
 import os
 import re
-import shutil
 import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +59,6 @@ from minimax.runs import (
     parse_train_args,
     prepare_train,
     resume_run,
-    run_files,
     run_status,
     set_threads,
     train_run,
@@ -304,9 +300,10 @@ def _play(run: Mapping[str, Any], directory: Path, started: bool) -> int:
     if started:
         result = resume_run(directory, progress=False)
     else:
+        from minimax.training import manifest
+
         spec = dict(run["spec"])
-        for path in run_files(directory):  # what an earlier attempt left before its run.json (none, usually)
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        manifest.remove_run(directory)  # what an earlier attempt left before its run.json (none, usually)
         set_threads(spec)
         env, rules = build_run(spec)
         result = train_run(spec, directory, env, rules, progress=False)
@@ -340,52 +337,74 @@ def _say(message: str) -> None:
     print(f"minimax sweep: {message}", file=sys.stderr, flush=True)
 
 
+def _worker(run: Mapping[str, Any], attempt: int, kill_hook: str | None, connection: Any) -> None:
+    """A run's own process: play it and send the result back (a process that dies sends nothing)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the sweep, which stops its workers with SIGTERM
+    try:
+        connection.send(run_one(run, attempt, kill_hook))
+    finally:
+        connection.close()
+
+
 def run_local(runs: Sequence[Mapping[str, Any]], workers: int = 1, retries: int = 2,
               kill_hook: str | None = None) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """Play the runs in a spawn process pool; a dead worker's runs go to a new pool (see the module doc)."""
-    results: dict[str, dict[str, Any]] = {}
+    """Play the runs, each in a process of its own (spawn), at most ``workers`` at a time.
+
+    A process that dies (SIGKILL, out of memory) takes nothing but its own run with it: that run
+    is retried, up to ``retries`` times, resuming from its checkpoints; the others go on. Each
+    attempt is numbered as it starts (the same number in the run's attempt log, in the messages
+    and in the table). Ctrl-C stops the workers with SIGTERM (each checkpoints and stops).
+    """
+    from collections import deque
+    from multiprocessing.connection import wait as wait_for
+
+    context = multiprocessing.get_context("spawn")
+    queue = deque(runs)
     attempts = {run["name"]: 0 for run in runs}
     failures = {run["name"]: 0 for run in runs}
-    pending = list(runs)
-    context = multiprocessing.get_context("spawn")
-    while pending:
-        retry: list[Mapping[str, Any]] = []
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(pending))), mp_context=context) as pool:
-            futures = {}
-            for run in pending:
+    results: dict[str, dict[str, Any]] = {}
+    active: dict[Any, tuple[Any, Mapping[str, Any], Any]] = {}  # sentinel -> (process, run, receiving end)
+    try:
+        while queue or active:
+            while queue and len(active) < max(1, workers):
+                run = queue.popleft()
                 attempts[run["name"]] += 1
-                futures[pool.submit(run_one, dict(run), attempts[run["name"]], kill_hook)] = run
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in done:
-                    run = futures[future]
-                    name = run["name"]
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        # did this attempt start (and so perhaps die)? only then does it count against the run
-                        began = any(a.get("attempt") == attempts[name] for a in _attempts(Path(run["dir"])))
-                        if began:
-                            failures[name] += 1
-                        else:
-                            attempts[name] -= 1
-                        if failures[name] <= retries:
-                            retry.append(run)
-                        else:
-                            results[name] = {"name": name, "rc": None, "status": "failed",
-                                             "error": "its worker process died", "attempt": attempts[name]}  # fmt: skip
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_worker, args=(dict(run), attempts[run["name"]], kill_hook, send),
+                                          name=f"minimax-sweep-{run['name']}", daemon=False)  # fmt: skip
+                process.start()
+                send.close()  # the child holds its end: its death closes the pipe
+                active[process.sentinel] = (process, run, receive)
+            for sentinel in wait_for(list(active)):
+                process, run, receive = active.pop(sentinel)
+                name, attempt = run["name"], attempts[run["name"]]
+                try:
+                    result = receive.recv() if receive.poll() else None
+                except EOFError:  # closed without an answer: the process died
+                    result = None
+                receive.close()
+                process.join()
+                if result is None:  # the process died before it could answer
+                    how = (f"killed by {signal.Signals(-process.exitcode).name}" if process.exitcode and process.exitcode < 0
+                           else f"exit code {process.exitcode}")  # fmt: skip
+                    result = {"name": name, "rc": None, "status": "failed", "attempt": attempt,
+                              "error": f"its worker process died ({how})"}  # fmt: skip
+                if result["status"] == "failed":
+                    failures[name] += 1
+                    if failures[name] <= retries:
+                        _say(f"{name}: attempt {attempt} failed ({result.get('error') or 'exit code ' + str(result['rc'])}); "
+                             f"retrying it as attempt {attempt + 1}, from its checkpoints")  # fmt: skip
+                        queue.append(run)
                         continue
-                    if result["rc"] != 0 and result["status"] == "failed":
-                        failures[name] += 1
-                        if failures[name] <= retries:
-                            retry.append(run)
-                            continue
-                    results[name] = result
-                    _say(f"{name}: {result['status']} (attempt {result['attempt']})")
-        if retry:
-            _say(f"a worker died; retrying {len(retry)} unfinished run(s) from their checkpoints")
-        pending = retry
+                results[name] = result
+                _say(f"{name}: {result['status']} (attempt {attempt})")
+    except BaseException:
+        for process, _, receive in active.values():  # stop the runs in flight: each checkpoints on SIGTERM
+            process.terminate()
+        for process, _, receive in active.values():
+            process.join(30)
+            receive.close()
+        raise
     return results
 
 

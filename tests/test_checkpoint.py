@@ -344,7 +344,7 @@ def test_a_failing_writer_leaves_the_previous_checkpoint_intact(failure, tmp_pat
     monkeypatch.undo()
     assert error.value.errno == errno.ENOSPC
     assert "checkpoint-000000020.ckpt" in str(error.value) and "checkpoint-000000010.ckpt is intact" in str(error.value)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-000000010.ckpt", "run.json"]  # no part, no temp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-000000010.ckpt", "manifest.json", "run.json"]  # no temp
     assert ckpt.load(tmp_path / "checkpoint-000000010.ckpt").iteration == 10
     env, rules = make(config)  # space is back: the run resumes and ends as if nothing had happened
     resumed = minimax.train(env, rules, 30, seed=7, progress=False, checkpoint_dir=tmp_path, resume=True)

@@ -358,8 +358,16 @@ def mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     return state
 
 
-def test_missing_files_are_downloaded_into_a_new_directory(tmp_path: Path, mirror: dict) -> None:
+def test_a_root_that_does_not_exist_is_never_created_nor_downloaded_into(tmp_path: Path, mirror: dict) -> None:
+    root = tmp_path / "typo" / "mnist"
+    with pytest.raises(FileNotFoundError, match="does not exist.*never created nor downloaded into"):
+        load_mnist(root=root, timeout=3.0)
+    assert mirror["urls"] == [] and not (tmp_path / "typo").exists()
+
+
+def test_missing_files_are_downloaded_into_an_empty_directory(tmp_path: Path, mirror: dict) -> None:
     root = tmp_path / "new" / "mnist"
+    root.mkdir(parents=True)
     data = load_mnist(root=root, timeout=3.0)
     assert mirror["urls"] == [mnist.MIRRORS["mnist"] + name for name in split_files("train")]
     assert sorted(p.name for p in root.iterdir()) == sorted(split_files("train"))  # no .part files left
@@ -381,6 +389,7 @@ def test_only_the_missing_file_is_downloaded(tmp_path: Path, mirror: dict) -> No
 def test_a_download_with_the_wrong_md5_is_discarded(tmp_path: Path, mirror: dict) -> None:
     mirror["fail"] = "altered"
     root = tmp_path / "data"
+    root.mkdir()
     expected = "download failed: .*train-images-idx3-ubyte.gz: MD5 mismatch.*discarded"
     with pytest.raises(FileNotFoundError, match=expected):
         load_mnist(root=root, timeout=3.0)

@@ -4,6 +4,8 @@ the same on a local Ray."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 from pathlib import Path
@@ -70,15 +72,17 @@ def killed_sweep(tmp_path_factory):
     flag = out.parent / "killed.flag"
     mp = pytest.MonkeyPatch()
     mp.setenv(sweep.KILL_HOOK, f"{victim}@20@{flag}")
+    said = io.StringIO()
     try:
-        rows = sweep.sweep(_grid(), out, workers=2, retries=2)
+        with contextlib.redirect_stderr(said):
+            rows = sweep.sweep(_grid(), out, workers=2, retries=2)
     finally:
         mp.undo()
-    return out, runs, victim, flag, rows
+    return out, runs, victim, flag, rows, said.getvalue()
 
 
 def test_local_sweep_merges_one_row_per_run(killed_sweep):
-    out, runs, _, _, rows = killed_sweep
+    out, runs, _, _, rows, _ = killed_sweep
     assert [r["name"] for r in rows] == [r["name"] for r in runs] and len(rows) == 4
     assert all(r["status"] == "finished" and r["iterations"] == ITERATIONS for r in rows)
     assert all(r["w1"] is not None and r["w1"] > 0 for r in rows)
@@ -90,12 +94,19 @@ def test_local_sweep_merges_one_row_per_run(killed_sweep):
 
 
 def test_killed_worker_run_resumes_from_its_checkpoint(killed_sweep, tmp_path):
-    out, runs, victim, flag, rows = killed_sweep
+    out, runs, victim, flag, rows, said = killed_sweep
     assert flag.exists()  # the worker really was killed
     attempts = [json.loads(line) for line in (out / victim / sweep.ATTEMPTS).read_text().splitlines()]
     assert [a["command"] for a in attempts] == ["train", "resume"]
     assert attempts[1]["start_iteration"] == 20 and attempts[0]["pid"] != attempts[1]["pid"]
     assert {r["name"]: r["attempts"] for r in rows}[victim] == 2
+    # the kill cost only the victim's run: every other run finished in its one attempt, in its own process
+    others = [r for r in runs if r["name"] != victim]
+    assert all(len((Path(r["dir"]) / sweep.ATTEMPTS).read_text().splitlines()) == 1 for r in others)
+    assert {r["name"]: r["attempts"] for r in rows if r["name"] != victim} == {r["name"]: 1 for r in others}
+    # and the messages number the attempts as the attempt log and the table do
+    assert f"{victim}: attempt 1 failed (its worker process died (killed by SIGKILL)); retrying it as attempt 2" in said
+    assert f"{victim}: finished (attempt 2)" in said and "retrying 6" not in said
     # bitwise: the same run, uninterrupted, writes the same rows
     run = next(r for r in runs if r["name"] == victim)
     argv = [a if a != run["dir"] else str(tmp_path / "clean") for a in run["argv"]]
@@ -104,7 +115,7 @@ def test_killed_worker_run_resumes_from_its_checkpoint(killed_sweep, tmp_path):
 
 
 def test_restart_skips_finished_runs(killed_sweep, capfd):
-    out, runs, _, _, _ = killed_sweep
+    out, runs, _, _, _, _ = killed_sweep
     before = {r["name"]: ((Path(r["dir"]) / sweep.ATTEMPTS).read_text(), (Path(r["dir"]) / "summary.json").stat().st_mtime_ns)
               for r in runs}  # fmt: skip
     rows = sweep.sweep(_grid(), out, workers=2)

@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from minimax.core.players import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PARTS, PLAYERS, REAL
 from minimax.utils.checks import check_choice, check_int
 
+# The longest schedule cycle (k + m turns): every turn of a cycle is planned ahead, so the cycle must fit in memory.
+MAX_TURNS = 100_000
+
 __all__ = ["BOTH", "DISCRIMINATOR", "FAKE", "GENERATOR", "PARTS", "PLAYERS", "REAL", "Alternating", "Schedule",
            "Simultaneous", "make_schedule"]
 
@@ -84,6 +87,10 @@ def Alternating(k: int = 1, m: int = 1, first: str = DISCRIMINATOR, split: bool 
     """
     k = check_int("k (discriminator steps per iteration)", k, minimum=1)
     m = check_int("m (generator turns per iteration)", m, minimum=1)
+    if k + m > MAX_TURNS:
+        raise ValueError(f"k={k}, m={m}: a cycle of {k + m} turns is longer than the {MAX_TURNS} this engine plans "
+                         "ahead (each turn of a cycle is planned once); for more discriminator steps per generator "
+                         "step, use a larger k below that, or play the turns from a script")  # fmt: skip
     first = check_choice("first player", first, PLAYERS)
     split = _boolean("split", split)
     d_parts = (REAL, FAKE) * k if split else (BOTH,) * k

@@ -318,6 +318,11 @@ def load_mnist(
     timeout = check_float("timeout", timeout, positive=True)
     title = TITLES[dataset]
     directory = data_directory(dataset, root)
+    if root is not None and not directory.is_dir():  # a folder the user named: never created, never filled from the net
+        needed = _locate(directory, split)[1]
+        message = _missing_message(dataset, directory, split, needed, None, False, None)
+        raise FileNotFoundError(message.replace("download=False, so nothing was fetched",
+                                                "a folder given as root= is never created nor downloaded into"))
 
     files, missing = _locate(directory, split)
     failure = None

@@ -143,7 +143,8 @@ class GameAECEnv(GameView, AECEnv):
             self._dead_step(agent, action)
             return
         if action is None:
-            raise ValueError(f"action for {agent} is None, but the game is not over for it")
+            raise ValueError(f"action for {agent} is None, but the game is not over for it: expected a tensor of shape "
+                             f"({self.game.size(agent)},) (None is the action of an agent whose game has ended)")  # fmt: skip
         self.play(agent, check_action(self.game, agent, action, (self.game.size(agent),)))
 
     def play(self, agent: str, action: torch.Tensor) -> None:

@@ -12,7 +12,8 @@ A lone game's views (AEC, Parallel, single-player) show ``(P,)`` vectors and 0-d
 vector env shows the same with a leading game dimension ``(N, P)``, ``(N,)``.
 
 Actions: the change to add to the acting player's parameters, a float tensor of the game's
-dtype on the game's device, of the shape of the parameters.
+dtype on the game's device, of the shape of the parameters (one that requires grad is taken
+detached: the game's parameters never join the caller's autograd graph).
 
 Rewards: minus the acting player's loss at the state and minibatch it acted on (0 for the
 other player on that turn). Under the minimax loss the discriminator's reward is the
@@ -70,7 +71,9 @@ def check_action(game: Any, agent: str, action: Any, shape: tuple[int, ...]) -> 
         raise TypeError(f"action for {agent} must have dtype {game.dtype}, got {action.dtype}")
     if action.device != game.device:
         raise ValueError(f"action for {agent} must be on {game.device}, got {action.device}")
-    return action
+    # an action from a policy network may carry its graph: the game takes its value (its parameters never join
+    # the caller's graph, which would keep every later move's history alive)
+    return action.detach() if action.requires_grad else action
 
 
 class GameView:

@@ -36,6 +36,9 @@ NOISE_PRIORS = ("uniform", "normal")
 DISCRIMINATORS = ("sample", "moments", "batch")
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU, "relu": nn.ReLU}
 
+# The largest |mean| + 8 std of a target: beyond it float32 samples, and their squares in the losses, overflow.
+TARGET_LIMIT = 1e15
+
 # The "GANs in 50 lines" presets (../shared/ANCHORS.md). "task" goes to Normal1D; "training" says how the
 # example trained them (schedule, update rule for both players, loss), for benchmarks and users to apply.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -143,6 +146,10 @@ class Normal1D(Task):
         if self.samples is None:
             self.mean = check_float("mean", mean)
             self.std = check_float("std", std, positive=True)
+            if abs(self.mean) + 8 * self.std > TARGET_LIMIT:
+                raise ValueError(f"mean={self.mean:g}, std={self.std:g}: the target's samples (|mean| + 8 std = "
+                                 f"{abs(self.mean) + 8 * self.std:.3g}) lie outside what a float32 game computes with "
+                                 f"(|mean| + 8 std must stay below {TARGET_LIMIT:g}); rescale the data")  # fmt: skip
         else:
             self.mean, self.std = float(self.samples.mean()), float(self.samples.std())
         self.noise = check_choice("noise prior", noise, NOISE_PRIORS)

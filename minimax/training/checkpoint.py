@@ -45,6 +45,7 @@ import hashlib
 import io
 import json
 import math
+import pickle
 import re
 import time
 import warnings
@@ -395,6 +396,12 @@ def save(
         raise CheckpointError(path, f"cannot save: {error}") from None
     if body["iteration"] is None:
         body["iteration"] = env.match.iteration
+    _write_framed(path, body, tensors)
+    return path
+
+
+def _write_framed(path: Path, body: dict[str, Any], tensors: list[torch.Tensor]) -> None:
+    """The file layout of the module docstring, written atomically."""
     meta = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
     buffer = io.BytesIO()
     torch.save(tensors, buffer)
@@ -408,12 +415,39 @@ def save(
         file.write(json.dumps(header).encode() + b"\n")
         file.write(meta)
         file.write(blob)
+
+
+def save_record(path: str | Path, data: Mapping[str, Any], kind: str) -> Path:
+    """Write plain ``data`` (numbers, strings, lists, dicts with string keys, tensors, numpy arrays) as a file of
+    ``kind``, in the checkpoints' checked layout (atomic, checksummed, no pickled objects): e.g. a benchmark's
+    evaluations kept beside its checkpoints."""
+    path = Path(path)
+    tensors: list[torch.Tensor] = []
+    try:
+        body = {"kind": kind, "created": time.time(), "data": _encode(dict(data), tensors, "data")}
+    except _Unsupported as error:
+        raise CheckpointError(path, f"cannot save: {error}") from None
+    _write_framed(path, body, tensors)
     return path
 
 
-def load(path: str | Path) -> Checkpoint:
-    """Read and check a checkpoint file (magic, format version, size, checksum); nothing is applied yet."""
+def load_record(path: str | Path, kind: str) -> dict[str, Any]:
+    """The data of a file written by :func:`save_record` as ``kind``; a :class:`CheckpointError` for anything else."""
     path = Path(path)
+    body, tensors = _read_framed(path)
+    try:
+        if body.get("kind") != kind:
+            raise ValueError(f"a {body.get('kind')!r} file, expected {kind!r}")
+        data = decode(body["data"], tensors)
+        if not isinstance(data, dict):
+            raise ValueError("the data is not a mapping")
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        raise CheckpointError(path, f"unreadable content ({error})") from None
+    return data
+
+
+def _read_framed(path: Path) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    """The JSON body and the tensors of a file in the module docstring's layout, every check done."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -454,22 +488,41 @@ def load(path: str | Path) -> Checkpoint:
         raise CheckpointError(path, f"checksum mismatch (sha256 {actual[:16]}..., header says {digest[:16]}...): the file is corrupt")
     try:
         body = json.loads(payload[:m])
+        if not isinstance(body, dict):
+            raise ValueError("the meta section is not a JSON object")
+    except ValueError as error:
+        raise CheckpointError(path, f"unreadable content ({error})") from None
+    try:  # the restricted unpickler: tensors and plain containers only, nothing that runs code
         tensors = torch.load(io.BytesIO(payload[m:]), map_location="cpu", weights_only=True)
-        if not isinstance(tensors, list) or not all(isinstance(x, torch.Tensor) for x in tensors):
-            raise ValueError("the tensor section is not a list of tensors")
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CheckpointError(path, "the tensor section holds objects other than tensors, which are never loaded "
+                              f"(nothing read from disk may run code): {first[:160]}") from None  # fmt: skip
+    except Exception as error:  # a damaged archive: zipfile, struct, key errors ... all mean the same here
+        raise CheckpointError(path, f"unreadable tensor section ({type(error).__name__}: {str(error)[:160]})") from None
+    if not isinstance(tensors, list) or not all(isinstance(x, torch.Tensor) for x in tensors):
+        raise CheckpointError(path, "unreadable content (the tensor section is not a list of tensors)")
+    return body, tensors
+
+
+def load(path: str | Path) -> Checkpoint:
+    """Read and check a checkpoint file (magic, format version, size, checksum); nothing is applied yet."""
+    path = Path(path)
+    body, tensors = _read_framed(path)
+    try:
         if body.get("kind") != "minimax checkpoint":
             raise ValueError(f"kind {body.get('kind')!r}")
         state = decode(body["state"], tensors)
         agents = decode(body["agents"], tensors)
         history = _history_from(decode(body["history"], tensors))
         extra = decode(body["extra"], tensors)
-    except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as error:
-        raise CheckpointError(path, f"unreadable content ({error})") from None
-    return Checkpoint(
-        path=path, iteration=int(body["iteration"]), setup=body["setup"], device=body["device"], state=state,
-        agents=agents, history=history, extra=extra, run_spec=body.get("run_spec"), created=body.get("created"),
-        versions=body.get("versions", {}),
-    )  # fmt: skip
+        return Checkpoint(
+            path=path, iteration=int(body["iteration"]), setup=body["setup"], device=body["device"], state=state,
+            agents=agents, history=history, extra=extra, run_spec=body.get("run_spec"), created=body.get("created"),
+            versions=body.get("versions", {}),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError, IndexError, RuntimeError, AttributeError) as error:
+        raise CheckpointError(path, f"unreadable content ({type(error).__name__}: {error})") from None
 
 
 def _history_from(saved: dict[str, Any] | None) -> Any:
@@ -721,8 +774,11 @@ def describe_run(env: Any, agents: Any, **settings: Any) -> dict[str, Any]:
 
 def write_run_spec(directory: str | Path, spec: Mapping[str, Any]) -> Path:
     """Write ``spec`` as ``run.json`` in ``directory`` (atomically)."""
+    from minimax.training import manifest
+
     path = Path(directory) / RUN_SPEC
     atomic_write(path, (json.dumps(jsonable(spec), indent=2) + "\n").encode())
+    manifest.record(directory, RUN_SPEC)
     return path
 
 

@@ -108,6 +108,14 @@ class Driver:
             )
         self.rules: dict[str, Any] = {} if self.joint is not None else agents_for(agents)
         self.agents = self.joint if self.joint is not None else self.rules
+        games = self.match.num_games
+        for who, agent in ([("the joint rule", self.joint)] if self.joint is not None else list(self.rules.items())):
+            for name, value in _tensor_hyperparameters(getattr(agent, "hyperparameters", {})):
+                if value.dim() == 2 and value.shape[0] not in (1, games):
+                    raise ValueError(
+                        f"{who}'s {name} has {value.shape[0]} per-game values, and this env has {games} game"
+                        f"{'s' if games > 1 else ''}: give minimax.per_game one value per game"
+                    )  # fmt: skip
         self.compiled = None
         if compile:
             from minimax.training.compiled import compiled_ticks
@@ -351,6 +359,10 @@ def train(
     if directory is None and (checkpoint_every is not None or resume):
         raise ValueError(f"{'resume' if resume else 'checkpoint_every'} needs a checkpoint_dir")
     driver.reset_agents()
+    from minimax.utils.memory import check_fits
+
+    check_fits(f"iterations={iterations}: the history of {iterations} iterations x {len(METRICS)} metrics x "
+               f"{match.num_games} game(s)", 2 * iterations * len(METRICS) * match.num_games * 4, match.game.device)  # fmt: skip
     recorder = Recorder(iterations, match.num_games, match.game.device)
     start = time.perf_counter()
     done = first = 0
@@ -484,6 +496,17 @@ def train(
                     log.close()
                 else:
                     log.flush()
+
+
+def _tensor_hyperparameters(hyperparameters: Any, prefix: str = "") -> list[tuple[str, torch.Tensor]]:
+    """The tensors among a rule's hyper-parameters (nested in tuples and mappings), with their names."""
+    if isinstance(hyperparameters, torch.Tensor):
+        return [(prefix, hyperparameters)]
+    if isinstance(hyperparameters, Mapping):
+        return [t for k, v in hyperparameters.items() for t in _tensor_hyperparameters(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(hyperparameters, (tuple, list)):
+        return [t for i, v in enumerate(hyperparameters) for t in _tensor_hyperparameters(v, f"{prefix}[{i}]")]
+    return []
 
 
 def per_game(values: Sequence[float], device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from minimax.training import manifest
 from minimax.utils.files import atomic_write
 
 JSONL = "metrics.jsonl"
@@ -144,10 +145,15 @@ class RunLog:
             self._csv = open(self.csv_path, "a", buffering=1, encoding="utf-8", newline="")
             if rows:
                 self._csv_writer = csv_module.DictWriter(self._csv, self._columns, extrasaction="ignore", lineterminator="\n")
+        owned = [JSONL] + ([CSV] if self.csv else [])
         if self._writer_class is not None:
+            before = set(self.tensorboard_dir.glob("events.out.tfevents.*"))
             self._tb = self._writer_class(
                 log_dir=str(self.tensorboard_dir), purge_step=iteration + 1 if iteration else None, flush_secs=10
             )
+            self._tb.flush()
+            owned += [str(p.relative_to(self.directory)) for p in set(self.tensorboard_dir.glob("events.out.tfevents.*")) - before]
+        manifest.record(self.directory, *owned)  # what --overwrite may remove: only these
         self.last_iteration = iteration
 
     @staticmethod
