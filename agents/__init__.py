@@ -11,6 +11,7 @@ from agents.joint import JointRule
 from agents.lr_schedules import with_schedule
 from agents.projection import clipped
 from agents.registry import available, make, register
+from agents.torch_optim import from_torch
 from agents.rules import SGD, Adam, AdamW, Momentum, Nesterov, OptimisticAdam, OptimisticSGD, RMSprop, UpdateRule
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "available",
     "averaged",
     "clipped",
+    "from_torch",
     "lr_schedules",
     "make",
     "register",

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from agents._checks import check_number
-from agents.rules import UpdateRule
+from agents.rules import UpdateRule, remember
 from agents.transforms import GradientTransformation, step_count
 
 
@@ -49,5 +49,6 @@ def averaged(rule: UpdateRule, decay: float | None = None) -> UpdateRule:
         return delta, AverageState(inner_state, average, count)
 
     label = "uniform average" if decay is None else f"ema {decay:g}"
-    return UpdateRule(GradientTransformation(init, update), name=f"{rule.name}+{label.split()[0]}",
-                      hyperparameters={**rule.hyperparameters, "average": label})
+    out = UpdateRule(GradientTransformation(init, update), name=f"{rule.name}+{label.split()[0]}",
+                     hyperparameters={**rule.hyperparameters, "average": label})
+    return remember(out, averaged, rule, decay)

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from agents._checks import check_number
-from agents.rules import UpdateRule
+from agents.rules import UpdateRule, remember
 from agents.transforms import GradientTransformation, chain, step_count
 
 Schedule = Callable[[Tensor], Tensor]
@@ -29,26 +29,49 @@ def _check(owner: str, steps: int, end: float) -> None:
     check_number(owner, "end", end, low=0.0)
 
 
+class _Constant:
+    name = "constant"
+
+    def __call__(self, count: Tensor) -> Tensor:
+        return torch.ones((), dtype=torch.float64, device=count.device)
+
+
+class _Linear:
+    name = "linear"
+
+    def __init__(self, steps: int, end: float) -> None:
+        self.steps, self.end = steps, end
+
+    def __call__(self, count: Tensor) -> Tensor:
+        return 1.0 - (1.0 - self.end) * torch.clamp(count.to(torch.float64) / self.steps, max=1.0)
+
+
+class _Cosine:
+    name = "cosine"
+
+    def __init__(self, steps: int, end: float) -> None:
+        self.steps, self.end = steps, end
+
+    def __call__(self, count: Tensor) -> Tensor:
+        progress = torch.clamp(count.to(torch.float64) / self.steps, max=1.0)
+        return self.end + (1.0 - self.end) * 0.5 * (1.0 + torch.cos(math.pi * progress))
+
+
 def constant() -> Schedule:
     """Factor 1 throughout."""
-    return lambda count: torch.ones((), dtype=torch.float64, device=count.device)
+    return _Constant()
 
 
 def linear(steps: int, end: float = 0.0) -> Schedule:
     """From 1 down to ``end`` linearly over ``steps`` updates, then ``end``."""
     _check("linear schedule", steps, end)
-    return lambda count: 1.0 - (1.0 - end) * torch.clamp(count.to(torch.float64) / steps, max=1.0)
+    return _Linear(steps, end)
 
 
 def cosine(steps: int, end: float = 0.0) -> Schedule:
     """From 1 down to ``end`` along half a cosine over ``steps`` updates, then ``end``."""
     _check("cosine schedule", steps, end)
-
-    def factor(count: Tensor) -> Tensor:
-        progress = torch.clamp(count.to(torch.float64) / steps, max=1.0)
-        return end + (1.0 - end) * 0.5 * (1.0 + torch.cos(math.pi * progress))
-
-    return factor
+    return _Cosine(steps, end)
 
 
 class ScheduleState(NamedTuple):
@@ -73,9 +96,10 @@ SCHEDULES = {"constant": constant, "linear": linear, "cosine": cosine}
 
 def with_schedule(rule: UpdateRule, schedule: Schedule, name: str | None = None) -> UpdateRule:
     """``rule`` with its change multiplied by ``schedule(count)`` (a decaying learning rate)."""
-    label = name or getattr(schedule, "__qualname__", "schedule").split(".")[0]
-    return UpdateRule(
+    label = name or getattr(schedule, "name", None) or getattr(schedule, "__qualname__", "schedule").split(".")[0]
+    out = UpdateRule(
         chain(rule.transform, scale_by_schedule(schedule)),
         name=f"{rule.name}+{label}",
         hyperparameters={**rule.hyperparameters, "lr_schedule": label},
     )
+    return remember(out, with_schedule, rule, schedule, name)

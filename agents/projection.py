@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from agents._checks import check_number
-from agents.rules import UpdateRule
+from agents.rules import UpdateRule, remember
 from agents.transforms import GradientTransformation
 
 
@@ -57,5 +57,6 @@ def clipped(rule: UpdateRule, bound: Union[float, Tensor]) -> UpdateRule:
         # Inside the box (and for NaN proposals, which propagate either way) keep the inner delta itself.
         return torch.where(target == proposed, delta, step), inner_state
 
-    return UpdateRule(GradientTransformation(init, update), name=f"{rule.name}+clipped",
-                      hyperparameters={**rule.hyperparameters, "clip": bound})
+    out = UpdateRule(GradientTransformation(init, update), name=f"{rule.name}+clipped",
+                     hyperparameters={**rule.hyperparameters, "clip": bound})
+    return remember(out, clipped, rule, bound)

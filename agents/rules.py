@@ -8,7 +8,8 @@ The named rules reproduce torch.optim's formulas but also accept negative moment
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Union
+import copy
+from typing import Any, Callable, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -51,6 +52,26 @@ class UpdateRule:
     `act(observation)` keeps its own state, so one instance drives exactly one player; use a
     separate instance (or the functional core) for each player.
     """
+
+    #: What pickling keeps besides the construction call (the transformation itself is rebuilt by that call).
+    PICKLED = ("name", "_hyperparameters", "_state", "_state_key", "shared_count")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "UpdateRule":
+        rule = super().__new__(cls)
+        rule._recipe = (cls, args, kwargs)  # how to build it again: pickling rebuilds instead of storing closures
+        return rule
+
+    def __reduce__(self) -> tuple:
+        """Pickle as the call that built the rule plus its state (wrappers record their own call)."""
+        return (_rebuild, (self._recipe, {k: self.__dict__[k] for k in self.PICKLED if k in self.__dict__}))
+
+    def __deepcopy__(self, memo: dict) -> "UpdateRule":
+        """Copy the state and settings; share the transformation (immutable: a pair of pure functions), so a copy
+        hits the compiled ticks made for the original instead of compiling them again."""
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update({k: v if k == "transform" else copy.deepcopy(v, memo) for k, v in self.__dict__.items()})
+        return new
 
     def __init__(
         self,
@@ -172,6 +193,20 @@ class UpdateRule:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={_format(v)}" for k, v in self._hyperparameters.items())
         return f"{self.name}({args})"
+
+
+def _rebuild(recipe: tuple[Callable[..., "UpdateRule"], tuple, dict], attributes: dict[str, Any]) -> "UpdateRule":
+    """Unpickle a rule: call its recipe again, then put its state back."""
+    factory, args, kwargs = recipe
+    rule = factory(*args, **kwargs)
+    rule.__dict__.update(attributes)
+    return rule
+
+
+def remember(rule: "UpdateRule", factory: Callable[..., "UpdateRule"], *args: Any, **kwargs: Any) -> "UpdateRule":
+    """Record ``factory(*args, **kwargs)`` as how ``rule`` is built (for wrappers that build an UpdateRule of closures)."""
+    rule._recipe = (factory, args, kwargs)
+    return rule
 
 
 def _decay(weight_decay: Hyperparameter) -> list[GradientTransformation]:

@@ -477,7 +477,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_format = warnings.formatwarning
     warnings.formatwarning = lambda message, category, *rest, **k: f"minimax {args.command}: warning: {message}\n"
     try:
-        return COMMANDS[args.command](args, sub)
+        code = COMMANDS[args.command](args, sub)
+        if code is not None and code >= 128:  # stopped by a signal: more Ctrl-C while Python exits must not print
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return code
     except UsageError as error:
         sub.error(str(error))
     except CheckpointError as error:

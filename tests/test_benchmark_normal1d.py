@@ -15,7 +15,7 @@ def test_normal1d_benchmark_writes_its_results(tmp_path, capsys) -> None:
     out = tmp_path / "normal1d"
     result = normal1d.main(
         ["--iterations", "30", "--seeds", "2", "--ks", "1", "--samples", "2000", "--evaluations", "3",
-         "--hidden", "8", "--batch-size", "64", "--train-size", "1000", "--workers", "1", "--out", str(out), "--no-progress"]
+         "--hidden", "8", "--batch-size", "64", "--train-size", "1000", "--workers", "1", "--out", str(out), "--no-progress", "--no-recipe"]
     )
     printed = capsys.readouterr().out
     assert "| floor (target sample vs target) |" in printed and "Best configuration" in printed
@@ -35,7 +35,7 @@ def test_normal1d_benchmark_writes_its_results(tmp_path, capsys) -> None:
 def test_normal1d_benchmark_far_target_and_preset(tmp_path) -> None:
     far = normal1d.main(["--mean", "400", "--std", "10", "--iterations", "20", "--seeds", "1", "--modes", "alternating",
                          "--samples", "1000", "--evaluations", "2", "--workers", "1", "--out", str(tmp_path / "far"),
-                         "--no-progress"])
+                         "--no-progress", "--no-recipe"])
     assert np.isfinite(far["best"]["w1_mean"]) and far["best"]["w1_mean"] < 40  # scaled: starts near 400, not 0
     preset = normal1d.main(["--preset", "2018", "--iterations", "3", "--seeds", "1", "--samples", "1000",
                             "--evaluations", "1", "--workers", "1", "--out", str(tmp_path / "p"), "--no-progress"])
@@ -45,7 +45,8 @@ def test_normal1d_benchmark_far_target_and_preset(tmp_path) -> None:
 def test_normal1d_snapshot_epochs_land_exactly_on_those_epochs(tmp_path, monkeypatch) -> None:
     # training set 640, batch 64, k = 2: 2 x 64 real samples per iteration = 0.2 epochs; epoch 1 = iteration 5
     common = ["--ks", "2", "--modes", "alternating", "--seeds", "1", "--samples", "500", "--evaluations", "4",
-              "--hidden", "8", "--batch-size", "64", "--train-size", "640", "--workers", "1", "--no-progress"]
+              "--hidden", "8", "--batch-size", "64", "--train-size", "640", "--workers", "1", "--no-progress",
+              "--no-recipe"]
     args = normal1d.parse_args([*common, "--snapshot-epochs", "4", "0", "2", "6"])
     (config,) = normal1d.grid(args)
     assert config.snapshot_iterations == (0, 10, 20, 30) and config.iterations == 30  # sorted; stops at the last
@@ -69,3 +70,29 @@ def test_normal1d_snapshot_epochs_land_exactly_on_those_epochs(tmp_path, monkeyp
         ax.get_title() for ax in fig.axes if ax.get_visible()))
     normal1d.plot_histograms(tmp_path / "h.png", with_snapshots, lambda x: np.exp(-x * x))
     assert titles == ["epoch 0 · iteration 0", "epoch 2 · iteration 10", "epoch 4 · iteration 20", "epoch 6 · iteration 30"]
+
+
+def test_the_main_job_runs_the_recipe_beside_the_grid_and_says_which_reached_the_floor(tmp_path, capsys) -> None:
+    # recipe: 20 iterations of 2 x 64 real samples = 2560 samples over 10 epochs: a training set of 256
+    out = tmp_path / "main"
+    result = normal1d.main(["--iterations", "10", "--seeds", "2", "--ks", "1", "--modes", "alternating", "--samples",
+                            "1000", "--evaluations", "2", "--hidden", "8", "--batch-size", "64", "--recipe-iterations",
+                            "20", "--recipe-epochs", "10", "--recipe-batch", "64", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    labels = [s["label"] for s in result["summary"]]
+    assert len(labels) == 2 and labels[1].startswith("recipe: normal noise, batch 64 · alternating:k=2")
+    data = json.loads((out / "results.json").read_text())
+    recipe_runs = [r for r in data["runs"] if r["label"] == labels[1]]
+    assert len(recipe_runs) == 2 and all(r["iterations"] == 20 and r["epochs"] == pytest.approx(10) for r in recipe_runs)
+    assert "W1 within 2 × floor" in printed and data["verdict"] in printed
+    reached = [s for s in result["summary"] if s["final_within_2x_floor"] == s["runs"]]
+    for s in result["summary"]:  # every configuration is named once, on the line that matches its outcome
+        assert printed.count(s["label"] + " (") >= 1
+        line = next(l for l in printed.splitlines() if s["label"] + " (" in l and "floor" in l and "Best" not in l)
+        assert line.startswith("W1 within" if s in reached else "Not in every seed")
+    assert (out / "seeds.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="multiple of 5"):
+        normal1d.grid(normal1d.parse_args(["--recipe-iterations", "12"]))
+    with pytest.raises(ValueError, match="do not divide into 7 epochs"):
+        normal1d.grid(normal1d.parse_args(["--recipe-iterations", "10", "--recipe-epochs", "7", "--recipe-batch", "5"]))
+    assert normal1d.grid(normal1d.parse_args(["--preset", "2018"]))[-1].is_recipe is False  # a preset runs alone

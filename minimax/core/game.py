@@ -250,6 +250,19 @@ class Game:
                     for name, b in module.named_buffers():
                         self.buffers[p][name][i] = b
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle: the modules' parameters and buffers view the game's rows again (pickling copies views apart)."""
+        self.__dict__.update(state)
+        if not self.modular:
+            return
+        for p in PLAYERS:
+            flat = self.networks[p].template
+            flat.flat = self.params[p][0]
+            with torch.no_grad():
+                for slot, parameter in zip(flat.slots, flat.parameter_list):
+                    parameter.data = flat.view(flat.flat, slot)
+            bind_buffers(flat.module, {name: b[0] for name, b in self.buffers[p].items()})
+
     def state_dict(self) -> dict[str, Any]:
         """Everything that decides what the games do next: parameters, buffers, every stream, the tasks' state."""
         return {

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -46,49 +47,67 @@ def _shift_dim(dim: int) -> int:
     return dim + 1 if dim >= 0 else dim
 
 
-def _linear(prefix: str) -> OpFn:
-    weight, bias = f"{prefix}weight", f"{prefix}bias"
+# Each op is a small callable object rather than a closure, so that networks (and the envs that hold
+# them) pickle: multiprocessing, AsyncVectorEnv and Ray carry them.
 
-    def op(x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
-        w = params[weight]  # (N, out, in); x is feature-major (N, in, batch)
-        if bias in params:
-            return torch.baddbmm(params[bias].unsqueeze(-1), w, x)
+
+class _Linear:
+    def __init__(self, prefix: str) -> None:
+        self.weight, self.bias = f"{prefix}weight", f"{prefix}bias"
+
+    def __call__(self, x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        w = params[self.weight]  # (N, out, in); x is feature-major (N, in, batch)
+        if self.bias in params:
+            return torch.baddbmm(params[self.bias].unsqueeze(-1), w, x)
         return torch.bmm(w, x)
 
-    return op
 
+class _BatchNorm:
+    def __init__(self, prefix: str, module: nn.BatchNorm1d) -> None:
+        self.names = {k: f"{prefix}{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+        self.momentum, self.eps = module.momentum, module.eps
 
-def _batch_norm(prefix: str, module: nn.BatchNorm1d) -> OpFn:
-    names = {k: f"{prefix}{k}" for k in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
-    momentum, eps = module.momentum, module.eps
-
-    def op(x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        names = self.names
         n, f, b = x.shape  # feature-major: each game's features are channels of their own
         mean, var = buffers[names["running_mean"]], buffers[names["running_var"]]
         out = F.batch_norm(
             x.reshape(1, n * f, b), mean.view(n * f), var.view(n * f), params[names["weight"]].reshape(n * f),
-            params[names["bias"]].reshape(n * f), train, momentum, eps,
+            params[names["bias"]].reshape(n * f), train, self.momentum, self.eps,
         )  # fmt: skip
         if train:
             buffers[names["num_batches_tracked"]].add_(1)
         return out.view(n, f, b)
 
-    return op
 
+class _Affine:
+    def __init__(self, prefix: str, inverse: bool) -> None:
+        self.shift, self.scale, self.inverse = f"{prefix}shift", f"{prefix}scale", inverse
 
-def _affine(prefix: str, inverse: bool) -> OpFn:
-    shift, scale = f"{prefix}shift", f"{prefix}scale"
-
-    def op(x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
         view = (-1,) + (1,) * (x.dim() - 1)
-        s, c = buffers[shift].view(view), buffers[scale].view(view)
-        return (x - s) / c if inverse else s + c * x
-
-    return op
+        s, c = buffers[self.shift].view(view), buffers[self.scale].view(view)
+        return (x - s) / c if self.inverse else s + c * x
 
 
-def _elementwise(module: nn.Module) -> OpFn:
-    return lambda x, params, buffers, train: module(x)
+class _Elementwise:
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+
+    def __call__(self, x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        return self.module(x)
+
+
+class _Shape:
+    """A reshaping of the sample-major layout: ``squeeze(-1)``, ``flatten(a, b)`` or ``unflatten(dim, sizes)``."""
+
+    def __init__(self, kind: str, *args: Any) -> None:
+        self.kind, self.args = kind, args
+
+    def __call__(self, x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        if self.kind == "squeeze":
+            return x.squeeze(-1)
+        return getattr(x, self.kind)(*self.args)
 
 
 def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
@@ -102,23 +121,23 @@ def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
             ops += lowered
         return ops
     if type(module) is nn.Linear:
-        return [(LINEAR, _linear(prefix))]
+        return [(LINEAR, _Linear(prefix))]
     if type(module) is nn.BatchNorm1d:
         if not (module.affine and module.track_running_stats) or module.momentum is None:
             return None
-        return [(NORM, _batch_norm(prefix, module))]
+        return [(NORM, _BatchNorm(prefix, module))]
     if type(module) in _ELEMENTWISE:
-        return [(ANY, _elementwise(module))]
+        return [(ANY, _Elementwise(module))]
     if type(module) is Affine:
-        return [(ANY, _affine(prefix, module.inverse))]
+        return [(ANY, _Affine(prefix, module.inverse))]
     if type(module) is Squeeze:
-        return [(SHAPE, lambda x, params, buffers, train: x.squeeze(-1))]
+        return [(SHAPE, _Shape("squeeze"))]
     if type(module) is nn.Flatten:
         start, end = _shift_dim(module.start_dim), _shift_dim(module.end_dim)
-        return [(SHAPE, lambda x, params, buffers, train: x.flatten(start, end))]
+        return [(SHAPE, _Shape("flatten", start, end))]
     if type(module) is nn.Unflatten and isinstance(module.dim, int):
         dim, sizes = _shift_dim(module.dim), tuple(module.unflattened_size)
-        return [(SHAPE, lambda x, params, buffers, train: x.unflatten(dim, sizes))]
+        return [(SHAPE, _Shape("unflatten", dim, sizes))]
     return None
 
 

@@ -15,6 +15,14 @@ from minimax.core.schedules import Schedule
 from minimax.envs.base import GameView, check_action
 
 
+def faithful_in_parallel(schedule: Schedule) -> bool:
+    """Whether a Parallel view of this turn order plays the same game: simultaneous, one move per player per cycle.
+
+    Under an alternating schedule the second mover sees the first's move; a parallel step hides it.
+    """
+    return schedule.simultaneous and all(schedule.turns_of(p) == 1 for p in PLAYERS)
+
+
 class GameAECEnv(GameView, AECEnv):
     """A GAN as a turn-based two-player game.
 
@@ -30,9 +38,11 @@ class GameAECEnv(GameView, AECEnv):
     the match (``env.step``, or ``minimax.train``).
     """
 
-    metadata = {"name": "minimax_game_v0", "render_modes": [], "is_parallelizable": True}
+    #: ``is_parallelizable`` is set per env: PettingZoo's ``aec_to_parallel`` steps every agent once per parallel step
+    #: on the same state, which is this game only under a simultaneous schedule of one move per player per cycle.
+    metadata = {"name": "minimax_game_v0", "render_modes": [], "is_parallelizable": False}
     kind = "aec"
-    CONFIG = (*GameView.CONFIG, "schedule")
+    CONFIG = (*GameView.CONFIG, "schedule", "metadata")
     STATE = {**GameView.STATE, "_dead_steps": "view"}
 
     def __init__(
@@ -49,6 +59,7 @@ class GameAECEnv(GameView, AECEnv):
         self.render_mode = render_mode
         match = Match(game, schedule)
         self.schedule = match.schedules[0]
+        self.metadata = {**type(self).metadata, "is_parallelizable": faithful_in_parallel(self.schedule)}
         turns = self.schedule.turns_per_iteration
         if self.schedule.simultaneous and max_steps is not None and max_steps % turns:
             raise ValueError(

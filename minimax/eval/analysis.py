@@ -84,32 +84,60 @@ def update_operator(
     equilibrium it is the local linearisation (the Jacobian of the cycle map), as in
     Mescheder et al. 2018; for nonlinear rules (Adam) it should not be read as a prediction.
     """
-    from minimax.training.loop import Driver
-
-    env = make_env()
-    driver = Driver(env, rules)
-    driver.env.reset(seed=seed)
-    driver.reset_agents()
-    for _ in range(warmup):
-        driver.iteration()
-    env_state = driver.env.state_dict()
-    base_state = _read(driver.env, rules)
-    saved = [copy.deepcopy(getattr(r, "state", None)) for r in _rule_objects(rules)]
-
-    def image(vector: torch.Tensor) -> torch.Tensor:
-        _restore(rules, saved)
-        driver.env.load_state_dict(env_state)  # the same minibatches and streams for every column
-        _write(driver.env, rules, vector)
-        driver.iteration()
-        return _read(driver.env, rules)
-
+    cycle = CycleMap(make_env, rules, warmup=warmup, seed=seed)
+    base_state = cycle.state
     size = base_state.numel()
-    origin = image(base_state)
+    origin = cycle.image(base_state)
     basis = torch.eye(size, dtype=torch.float64)
-    columns = [(image(base_state + epsilon * basis[i]) - origin) / epsilon for i in range(size)]
-    _restore(rules, saved)
-    driver.env.load_state_dict(env_state)
+    columns = [(cycle.image(base_state + epsilon * basis[i]) - origin) / epsilon for i in range(size)]
+    cycle.rewind()
     return torch.stack(columns, dim=1)
+
+
+class CycleMap:
+    """One schedule cycle as a function of the state vector, from a fixed point of play.
+
+    The env is built by ``make_env()``, the rules play ``warmup`` cycles, and that point (the
+    env's ``state_dict``, the rules' states) is kept: :meth:`image` rewinds to it, writes a state
+    vector (both players' parameters, then the rules' buffers, float64), plays one cycle on the
+    same minibatches and returns the state reached. :attr:`state` is the vector at that point.
+    """
+
+    def __init__(self, make_env: Callable[[], Any], rules: Any, warmup: int = 2, seed: int = 0) -> None:
+        from minimax.training.loop import Driver
+
+        self.rules = rules
+        self.driver = Driver(make_env(), rules)
+        self.driver.env.reset(seed=seed)
+        self.driver.reset_agents()
+        for _ in range(warmup):
+            self.driver.iteration()
+        self.env_state = self.driver.env.state_dict()
+        self.state = _read(self.driver.env, rules)
+        self.saved = [copy.deepcopy(getattr(r, "state", None)) for r in _rule_objects(rules)]
+
+    def image(self, vector: torch.Tensor) -> torch.Tensor:
+        """The state one cycle after ``vector``."""
+        return self.play(vector, 1)
+
+    def play(self, vector: torch.Tensor, cycles: int) -> torch.Tensor:
+        """The state ``cycles`` cycles after ``vector``, on the minibatches that follow the kept point."""
+        self.rewind()  # the same minibatches and streams for every image
+        _write(self.driver.env, self.rules, vector)
+        for _ in range(cycles):
+            self.driver.iteration()
+        return _read(self.driver.env, self.rules)
+
+    def advance(self, cycles: int) -> None:
+        """Move the kept point ``cycles`` cycles further along the game (training from it)."""
+        self.state = self.play(self.state, cycles)
+        self.env_state = self.driver.env.state_dict()
+        self.saved = [copy.deepcopy(getattr(r, "state", None)) for r in _rule_objects(self.rules)]
+
+    def rewind(self) -> None:
+        """Put the env and the rules back at the kept point."""
+        _restore(self.rules, self.saved)
+        self.driver.env.load_state_dict(self.env_state)
 
 
 def _restore(rules: Any, saved: list[Any]) -> None:
