@@ -148,6 +148,20 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--checkpoint", metavar="FILE", help="a given checkpoint instead of the newest")
     evaluate.add_argument("--json", action="store_true", help="print JSON")
 
+    export = commands.add_parser(
+        "export", help="the run's generator as a torch state_dict, for use outside minimax",
+        description="Write the generator of DIR's newest checkpoint as a module state_dict (tensors only: "
+        "torch.load(path, weights_only=True) reads it; the task's build_generator() module loads it). By default the "
+        "average of iterates when the run keeps one (-G ...,ema=D), else the last iterate.",
+        epilog="examples:\n  minimax export runs/n1d\n  minimax export runs/n1d --which last --output g.pt",
+        formatter_class=formatter,
+    )  # fmt: skip
+    export.add_argument("dir", metavar="DIR", help="a run directory")
+    export.add_argument("--which", choices=["auto", "last", "average"], default="auto",
+                        help="auto (default): the average of iterates when the run keeps one; last; average")
+    export.add_argument("--output", metavar="FILE", help="the file (default DIR/generator-ITERATION-WHICH.pt)")
+    export.add_argument("--checkpoint", metavar="FILE", help="a given checkpoint instead of the newest")
+
     plot = commands.add_parser(
         "plot", help="PNG of the loss and value curves of a run",
         description="Plot the losses, the value V, D(x), D(G(z)) and the gradient norms from DIR/metrics.jsonl.",
@@ -270,15 +284,23 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"  {'metric':<26}{'last':>14}{f'mean of last {tail}':>22}")
         for k in report["final"]:
             print(f"  {k:<26}{_fmt(report['final'][k]):>14}{_fmt(report['mean_last_10pct'][k]):>22}")
-    if "target" in report:
-        t = report["target"]
+    for key, which in (("target", "last iterate"), ("target_average", "average of iterates")):
+        if key not in report:
+            continue
+        t = report[key]
         if "error" in t:
-            print(f"  target: {t['error']}")
+            print(f"  target ({which}): {t['error']}")
         else:
-            print(f"  {args.samples} generator samples vs N({t['mean']:g}, {t['std']:g}^2): "
+            print(f"  {args.samples} generator samples ({which}) vs N({t['mean']:g}, {t['std']:g}^2): "
                   + ", ".join(f"{k} {_fmt(v)}" for k, v in t.items() if k not in ("mean", "std", "samples")))  # fmt: skip
     if "parameters" in report:
         print("  parameters: " + "; ".join(f"{p} {v}" for p, v in report["parameters"].items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    path, which = runs.export_generator(Path(args.dir), args.output and Path(args.output), args.which, args.checkpoint)
+    print(f"wrote {path} (the generator's {'average of iterates' if which == 'average' else 'last iterate'})")
     return 0
 
 
@@ -462,7 +484,7 @@ def cmd_sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return runs.EXIT_DIVERGED if any(r.get("diverged") for r in rows) else runs.EXIT_FINISHED
 
 
-COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
+COMMANDS = {"train": cmd_train, "sweep": cmd_sweep, "resume": cmd_resume, "eval": cmd_eval, "export": cmd_export, "plot": cmd_plot, "list": cmd_list}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

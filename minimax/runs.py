@@ -739,14 +739,14 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
     from minimax.utils.memory import TooLarge, check_fits
 
     spec = load_spec(directory)
-    env, _ = build_run(spec)
+    env, rules = build_run(spec)
     try:  # the samples, their sorted copy and the target's (Normal1D), in float64
         check_fits(f"--samples {samples}: {samples} generator samples", 4 * 8 * samples * max(1, math.prod(getattr(env.game.task, "data_shape", (1,)))),
                    env.game.device)  # fmt: skip
     except TooLarge as error:
         raise UsageError(str(error)) from None
     found = checkpoint_for(directory, checkpoint)
-    ckpt.restore(env, None, found)
+    ckpt.restore(env, rules if found.agents is not None else None, found)  # rules too: an average of iterates lives there
     history = found.history
     report: dict[str, Any] = {
         "directory": str(directory),
@@ -771,17 +771,75 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
     if isinstance(task, Normal1D):
         from minimax.eval.metrics import distances
 
-        drawn = env.game.generate(samples, torch.Generator(env.game.device).manual_seed(0))[0].reshape(-1)
-        if torch.isfinite(drawn).all():
+        def score() -> dict[str, Any]:
+            drawn = env.game.generate(samples, torch.Generator(env.game.device).manual_seed(0))[0].reshape(-1)
+            if not torch.isfinite(drawn).all():
+                return {"error": "the generator outputs non-finite values"}
             target = None if task.analytic else task.samples
-            report["target"] = {"mean": task.mean, "std": task.std, "samples": samples,
-                                **distances(drawn, task.mean, task.std, reference=target)}  # fmt: skip
-        else:
-            report["target"] = {"error": "the generator outputs non-finite values"}
+            return {"mean": task.mean, "std": task.std, "samples": samples,
+                    **distances(drawn, task.mean, task.std, reference=target)}  # fmt: skip
+
+        report["target"] = score()
+        average = _generator_average(rules)
+        if average is not None:  # the run declares an average of iterates (-G ...,ema=D): score it too
+            live = env.game.parameters("generator")
+            saved = live.clone()
+            with torch.no_grad():
+                live.copy_(average.reshape(live.shape))
+            try:
+                report["target_average"] = score()
+            finally:
+                with torch.no_grad():
+                    live.copy_(saved)
     sizes = {p: env.game.size(p) for p in PLAYERS}
     if sum(sizes.values()) <= 8:
         report["parameters"] = {p: env.game.parameters(p)[0].tolist() for p in PLAYERS}
     return report
+
+
+def export_generator(directory: Path, output: Path | None = None, which: str = "auto",
+                     checkpoint: str | None = None) -> tuple[Path, str]:
+    """Write the run's generator as a module ``state_dict`` (tensors only: ``torch.load(weights_only=True)`` reads it,
+    and the task's ``build_generator()`` takes it). ``which``: ``last`` (the last iterate), ``average`` (the
+    average of iterates the run declares) or ``auto`` (the average when there is one). Returns the path and which."""
+    import io
+
+    import torch
+
+    from minimax.training import checkpoint as ckpt
+    from minimax.utils.files import atomic_write
+
+    spec = load_spec(directory)
+    env, rules = build_run(spec)
+    found = checkpoint_for(directory, checkpoint)
+    ckpt.restore(env, rules if found.agents is not None else None, found)
+    average = _generator_average(rules)
+    if which == "average" and average is None:
+        raise UsageError(f"{directory}: the run keeps no average of the generator's iterates (train with -G ...,ema=D)")
+    if which not in ("auto", "last", "average"):
+        raise UsageError(f"--which {which!r}: expected auto, last or average")
+    chosen = "average" if average is not None and which != "last" else "last"
+    game = env.game
+    if game.num_games != 1:
+        raise UsageError(f"{directory}: export takes a run of one game, this one has {game.num_games}")
+    live = game.parameters("generator")
+    if chosen == "average":
+        with torch.no_grad():
+            live.copy_(average.reshape(live.shape))
+    module = game.networks["generator"].template.module
+    state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path = Path(output) if output is not None else Path(directory) / f"generator-{found.iteration}-{chosen}.pt"
+    atomic_write(path, buffer.getvalue())
+    return path, chosen
+
+
+def _generator_average(rules: Any) -> Any:
+    """The generator's average of iterates (``agents.averaged``, the ``ema=`` option), or None."""
+    rule = rules.get("generator") if isinstance(rules, dict) else None
+    state = getattr(rule, "state", None)
+    return getattr(state, "average", None)
 
 
 def run_status(directory: str | Path) -> str:

@@ -129,9 +129,10 @@ def make_parallel(factory: Callable[..., Any], **kwargs: Any) -> GameParallelEnv
 
 
 def make_single(factory: Callable[..., Any], player: str = "generator", opponent: Any = "adam",
-                **kwargs: Any) -> SinglePlayerEnv:  # fmt: skip
-    """A single-player Gymnasium env: ``player`` learns against an embedded ``opponent`` rule."""
-    return SinglePlayerEnv(make_aec(factory, **kwargs), player=player, opponent=opponent)
+                action_scale: float | None = None, **kwargs: Any) -> SinglePlayerEnv:  # fmt: skip
+    """A single-player Gymnasium env: ``player`` learns against an embedded ``opponent`` rule (``action_scale``:
+    a bounded ``[-1, 1]`` action space, scaled)."""
+    return SinglePlayerEnv(make_aec(factory, **kwargs), player=player, opponent=opponent, action_scale=action_scale)
 
 
 def make_vector(env_id: str, num_games: int, **kwargs: Any) -> VectorGameEnv:
@@ -150,6 +151,11 @@ def make_vector(env_id: str, num_games: int, **kwargs: Any) -> VectorGameEnv:
     return VectorGameEnv(game, env_options.pop("schedule", "alternating"), **env_options)
 
 
+#: Gymnasium's episode length (a TimeLimit, as for its own envs): the learner's moves per episode.
+#: ``gymnasium.make(id, max_episode_steps=N)`` changes it.
+EPISODE_STEPS = 1000
+
+
 def register_all() -> None:
     """Register every task id with PettingZoo (aec, parallel) and Gymnasium (single-player view)."""
     for name, factory in {**TASKS, **GAMES}.items():
@@ -158,4 +164,5 @@ def register_all() -> None:
             continue
         pettingzoo.register("aec", env_id, entry_point=partial(make_aec, factory))
         pettingzoo.register("parallel", env_id, entry_point=partial(make_parallel, factory))
-        gymnasium.register(env_id, entry_point=partial(make_single, factory), disable_env_checker=True)
+        gymnasium.register(env_id, entry_point=partial(make_single, factory), disable_env_checker=True,
+                           max_episode_steps=EPISODE_STEPS)

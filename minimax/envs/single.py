@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium
+import numpy as np
 import torch
 
 from minimax.envs.aec import GameAECEnv
@@ -18,15 +19,17 @@ class SinglePlayerEnv(gymnasium.Env):
     A step is one move of ``player``; the opponent's turns that the schedule puts
     between two of them happen inside ``step`` (and inside ``reset`` when the
     opponent moves first). Observation, action and reward are the learning
-    player's, as in the AEC env.
+    player's, as in the AEC env. ``action_scale`` (a number > 0) bounds the action space to
+    ``[-1, 1]^P`` for RL libraries that need a bounded Box (stable-baselines3): the change
+    applied is ``action_scale * clip(action, -1, 1)``.
     """
 
     metadata = {"render_modes": []}
-    CONFIG = ("player", "other", "observation_space", "action_space", "render_mode", "spec")
+    CONFIG = ("player", "other", "observation_space", "action_space", "render_mode", "spec", "action_scale")
     STATE = {"game_env": "game_env", "opponent": "opponent", "_done": "done", "_np_random": "np_random",
              "_np_random_seed": "np_random"}  # fmt: skip
 
-    def __init__(self, env: GameAECEnv, player: str, opponent: Any) -> None:
+    def __init__(self, env: GameAECEnv, player: str, opponent: Any, action_scale: float | None = None) -> None:
         self.player = check_choice("player", player, PLAYERS)
         self.other = next(a for a in PLAYERS if a != player)
         if isinstance(opponent, str):
@@ -39,6 +42,13 @@ class SinglePlayerEnv(gymnasium.Env):
         self.game_env = env
         self.observation_space = env.observation_space(player)
         self.action_space = env.action_space(player)
+        self.action_scale = None
+        if action_scale is not None:
+            if isinstance(action_scale, bool) or not isinstance(action_scale, (int, float)) or not 0 < action_scale < float("inf"):
+                raise ValueError(f"action_scale must be a finite number > 0 (the largest change per parameter), "
+                                 f"got {action_scale!r}")  # fmt: skip
+            self.action_scale = float(action_scale)
+            self.action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=self.action_space.shape, dtype=np.float32)
         self.render_mode = None
         self._done = True
 
@@ -68,6 +78,8 @@ class SinglePlayerEnv(gymnasium.Env):
         if self._done:
             raise RuntimeError("the episode is over (or never started); call reset() before step()")
         env = self.game_env
+        if self.action_scale is not None and isinstance(action, torch.Tensor):
+            action = action.clamp(-1.0, 1.0) * self.action_scale
         env.step(action)
         reward = env.rewards[self.player]
         self._opponent_turns()
