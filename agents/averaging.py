@@ -51,4 +51,5 @@ def averaged(rule: UpdateRule, decay: float | None = None) -> UpdateRule:
     label = "uniform average" if decay is None else f"ema {decay:g}"
     out = UpdateRule(GradientTransformation(init, update), name=f"{rule.name}+{label.split()[0]}",
                      hyperparameters={**rule.hyperparameters, "average": label})
+    out.shared_count = rule.shared_count  # one step count for every row, as the inner rule
     return remember(out, averaged, rule, decay)

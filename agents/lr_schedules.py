@@ -102,4 +102,5 @@ def with_schedule(rule: UpdateRule, schedule: Schedule, name: str | None = None)
         name=f"{rule.name}+{label}",
         hyperparameters={**rule.hyperparameters, "lr_schedule": label},
     )
+    out.shared_count = rule.shared_count  # one step count for every row, as the inner rule
     return remember(out, with_schedule, rule, schedule, name)

@@ -59,4 +59,5 @@ def clipped(rule: UpdateRule, bound: Union[float, Tensor]) -> UpdateRule:
 
     out = UpdateRule(GradientTransformation(init, update), name=f"{rule.name}+clipped",
                      hyperparameters={**rule.hyperparameters, "clip": bound})
+    out.shared_count = rule.shared_count  # one step count for every row, as the inner rule
     return remember(out, clipped, rule, bound)

@@ -38,7 +38,15 @@ class _TorchStep:
     def __init__(self, optimizer: type, options: dict[str, Any]) -> None:
         self.optimizer = optimizer
         self.options = options
-        self.keys: Optional[tuple[str, ...]] = None  # the state's names, known after the first step
+        self.keys = self._probe_keys()  # the names of the optimizer's per-parameter state, fixed for its options
+
+    def _probe_keys(self) -> tuple[str, ...]:
+        """One step on a scratch tensor tells which per-parameter state this optimizer keeps with these options."""
+        scratch = torch.zeros(1, requires_grad=True)
+        optimizer = self.optimizer([scratch], **self.options)
+        scratch.grad = torch.ones(1)
+        optimizer.step()
+        return tuple(sorted(k for k, v in optimizer.state[scratch].items() if v is not None))
 
     def init(self, params: Tensor) -> TorchOptimizerState:
         return TorchOptimizerState(torch.zeros((), dtype=torch.int64, device=params.device), ())
@@ -54,9 +62,7 @@ class _TorchStep:
         optimizer.step()
         saved = optimizer.state[shadow]
         keys = tuple(sorted(k for k, v in saved.items() if v is not None))
-        if self.keys is None or not state.tensors:
-            self.keys = keys
-        elif keys != self.keys:
+        if keys != self.keys:
             raise RuntimeError(f"from_torch({self.optimizer.__name__}): its state changed from {self.keys} to {keys}")
         tensors = tuple(v.detach().clone() if torch.is_tensor(v) else torch.tensor(v) for v in (saved[k] for k in keys))
         return shadow.detach() - params, TorchOptimizerState(state.count + 1, tensors)
@@ -80,7 +86,7 @@ class TorchOptimizerRule(UpdateRule):
         if self._state is None:
             return {}
         shape, dtype, _ = self._state_key
-        return {"count": self._state.count, "keys": list(self._step.keys or ()), "tensors": list(self._state.tensors),
+        return {"count": self._state.count, "keys": list(self._step.keys), "tensors": list(self._state.tensors),
                 "shape": list(shape), "dtype": str(dtype).removeprefix("torch.")}
 
     def load_state_dict(self, data: dict[str, Any]) -> None:
@@ -89,7 +95,8 @@ class TorchOptimizerRule(UpdateRule):
             self.reset()
             return
         count = data["count"]
-        self._step.keys = tuple(data["keys"])
+        if tuple(data["keys"]) != self._step.keys:
+            raise ValueError(f"{self.name}: the saved state holds {data['keys']}, this optimizer keeps {list(self._step.keys)}")
         self._state = TorchOptimizerState(count, tuple(data["tensors"]))
         self._state_key = (torch.Size(data["shape"]), getattr(torch, data["dtype"]), count.device)
 
@@ -112,7 +119,6 @@ def from_torch(optimizer: type, name: Optional[str] = None, **options: Any) -> T
     if optimizer is torch.optim.LBFGS:
         raise ValueError("from_torch: LBFGS needs a closure that re-evaluates the loss; a game's move has one gradient")
     try:
-        optimizer([torch.zeros(1, requires_grad=True)], **options)
+        return TorchOptimizerRule(optimizer, dict(options), name)
     except (TypeError, ValueError) as error:
         raise type(error)(f"from_torch({optimizer.__name__}): {error}") from None
-    return TorchOptimizerRule(optimizer, dict(options), name)

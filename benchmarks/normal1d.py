@@ -499,8 +499,9 @@ def verdict(configs: list[Config], summary: list[dict], threshold: float) -> str
             f"{s['w1_mean'] / floor_w1:.2g}× the floor)" for s in missed) + ".")
     recipe = next((c for c in configs if c.is_recipe), None)
     by_label = {c.label: c for c in configs}
-    if recipe is not None and any(s["label"] == recipe.label for s in reached) and missed:
-        changed = differences(by_label[missed[0]["label"]], recipe)
+    recipe_reached = recipe is not None and any(s["label"] == recipe.label for s in reached)
+    changed = differences(by_label[missed[0]["label"]], recipe) if recipe_reached and missed else []
+    if changed:
         lines.append(f"Why: the others play the report's setup, which differs from the recipe in {', '.join(changed)}; "
                      "the README's ablation shows the noise, the penalty, the decay and the averaging each matter.")
     return "\n".join(lines)

@@ -74,6 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name, least in (("cycles", 2), ("k", 1), ("products", 1)):
         if getattr(args, name) < least:
             p.error(f"--{name} must be >= {least}, got {getattr(args, name)}")
+    if args.products < args.k:
+        p.error(f"--products must be >= --k ({args.k}): Arnoldi needs at least k products, got {args.products}")
     if any(c < WARMUP for c in args.checkpoints):
         p.error(f"--checkpoints must be >= {WARMUP} (the rules' buffers exist once both players have moved), "
                 f"got {args.checkpoints}")

@@ -820,13 +820,16 @@ def export_generator(directory: Path, output: Path | None = None, which: str = "
         raise UsageError(f"--which {which!r}: expected auto, last or average")
     chosen = "average" if average is not None and which != "last" else "last"
     game = env.game
+    if not callable(getattr(game, "module", None)):
+        raise UsageError(f"{directory}: {spec['task']} is a payoff game; its players are parameter vectors, not "
+                         "networks (minimax eval prints them)")
     if game.num_games != 1:
         raise UsageError(f"{directory}: export takes a run of one game, this one has {game.num_games}")
     live = game.parameters("generator")
     if chosen == "average":
         with torch.no_grad():
             live.copy_(average.reshape(live.shape))
-    module = game.networks["generator"].template.module
+    module = game.module("generator", 0)  # a copy holding the game's parameters and buffers, however it executes
     state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     buffer = io.BytesIO()
     torch.save(state, buffer)

@@ -61,3 +61,18 @@ def test_bad_optimizers_and_options_are_named() -> None:
         agents.from_torch(torch.optim.Adam, lr=-1)
     with pytest.raises(ValueError, match="LBFGS needs a closure"):
         agents.from_torch(torch.optim.LBFGS)
+
+
+def test_copies_and_wrappers_of_a_torch_rule_keep_its_state_through_pickle_and_checkpoints() -> None:
+    import copy
+
+    params = torch.linspace(-1, 1, 5)
+    for rule in (copy.deepcopy(agents.from_torch(torch.optim.Adam, lr=1e-2)),
+                 agents.averaged(agents.from_torch(torch.optim.Adam, lr=1e-2), decay=0.9)):
+        for _ in range(3):
+            params = params + rule.step(quadratic_grad(params), params)
+        twin = pickle.loads(pickle.dumps(rule))
+        a = params + rule.step(quadratic_grad(params), params)
+        b = params + twin.step(quadratic_grad(params), params)
+        assert torch.equal(a, b)
+    assert agents.averaged(agents.from_torch(torch.optim.Adam, lr=1e-2)).shared_count  # N games must move together

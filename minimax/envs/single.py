@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import gymnasium
@@ -44,7 +45,9 @@ class SinglePlayerEnv(gymnasium.Env):
         self.action_space = env.action_space(player)
         self.action_scale = None
         if action_scale is not None:
-            if isinstance(action_scale, bool) or not isinstance(action_scale, (int, float)) or not 0 < action_scale < float("inf"):
+            if isinstance(action_scale, bool) or not isinstance(action_scale, numbers.Real):
+                raise TypeError(f"action_scale must be a real number (the largest change per parameter), got {action_scale!r}")
+            if not 0 < float(action_scale) < float("inf"):
                 raise ValueError(f"action_scale must be a finite number > 0 (the largest change per parameter), "
                                  f"got {action_scale!r}")  # fmt: skip
             self.action_scale = float(action_scale)
