@@ -40,7 +40,7 @@ import agents  # noqa: E402
 import minimax  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, save_figure, save_json  # noqa: E402
 from minimax.eval.analysis import CycleMap  # noqa: E402
-from minimax.eval.spectra import arnoldi  # noqa: E402
+from minimax.eval.spectra import cycle_spectrum  # noqa: E402
 
 TASKS = {  # id, options (float64 so that finite differences of 1e-6 are exact to ~1e-10)
     "normal1d": ("minimax/Normal1D-v0", {"dtype": "float64"}),
@@ -95,9 +95,7 @@ def make_env(task: str, schedule: str, data_dir: Path | None) -> Any:
 def measure(cycle: CycleMap, args: argparse.Namespace) -> dict[str, Any]:
     """Predicted leading eigenvalues and the observed rate at the cycle map's kept point."""
     started = time.perf_counter()
-    origin = cycle.image(cycle.state)
-    spectrum = arnoldi(lambda v: (cycle.image(cycle.state + args.epsilon * v) - origin) / args.epsilon,
-                       cycle.state.numel(), args.k, max_products=args.products, seed=args.seed)  # fmt: skip
+    spectrum = cycle_spectrum(cycle, args.k, epsilon=args.epsilon, max_products=args.products, seed=args.seed)
     predicted_s = time.perf_counter() - started
     direction = torch.randn(cycle.state.numel(), generator=torch.Generator().manual_seed(args.seed + 1), dtype=torch.float64)
     displaced = cycle.state + args.displacement * direction / direction.norm()

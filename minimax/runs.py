@@ -19,6 +19,7 @@ that takes a path, or one that starts with ``/``, ``./``, ``../`` or ``~``, is a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
 import math
@@ -27,7 +28,7 @@ import shlex
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -734,7 +735,6 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
 
     from minimax.core.players import PLAYERS
     from minimax.tasks.normal1d import Normal1D
-    from minimax.training import checkpoint as ckpt
 
     from minimax.utils.memory import TooLarge, check_fits
 
@@ -745,8 +745,7 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
                    env.game.device)  # fmt: skip
     except TooLarge as error:
         raise UsageError(str(error)) from None
-    found = checkpoint_for(directory, checkpoint)
-    ckpt.restore(env, rules if found.agents is not None else None, found)  # rules too: an average of iterates lives there
+    found = _restore_run(directory, env, rules, checkpoint)
     history = found.history
     report: dict[str, Any] = {
         "directory": str(directory),
@@ -782,15 +781,8 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
         report["target"] = score()
         average = _generator_average(rules)
         if average is not None:  # the run declares an average of iterates (-G ...,ema=D): score it too
-            live = env.game.parameters("generator")
-            saved = live.clone()
-            with torch.no_grad():
-                live.copy_(average.reshape(live.shape))
-            try:
+            with _generator_as(env.game, average):
                 report["target_average"] = score()
-            finally:
-                with torch.no_grad():
-                    live.copy_(saved)
     sizes = {p: env.game.size(p) for p in PLAYERS}
     if sum(sizes.values()) <= 8:
         report["parameters"] = {p: env.game.parameters(p)[0].tolist() for p in PLAYERS}
@@ -806,13 +798,11 @@ def export_generator(directory: Path, output: Path | None = None, which: str = "
 
     import torch
 
-    from minimax.training import checkpoint as ckpt
     from minimax.utils.files import atomic_write
 
     spec = load_spec(directory)
     env, rules = build_run(spec)
-    found = checkpoint_for(directory, checkpoint)
-    ckpt.restore(env, rules if found.agents is not None else None, found)
+    found = _restore_run(directory, env, rules, checkpoint)
     average = _generator_average(rules)
     if which == "average" and average is None:
         raise UsageError(f"{directory}: the run keeps no average of the generator's iterates (train with -G ...,ema=D)")
@@ -825,17 +815,42 @@ def export_generator(directory: Path, output: Path | None = None, which: str = "
                          "networks (minimax eval prints them)")
     if game.num_games != 1:
         raise UsageError(f"{directory}: export takes a run of one game, this one has {game.num_games}")
-    live = game.parameters("generator")
-    if chosen == "average":
-        with torch.no_grad():
-            live.copy_(average.reshape(live.shape))
-    module = game.module("generator", 0)  # a copy holding the game's parameters and buffers, however it executes
+    with _generator_as(game, average if chosen == "average" else None):
+        module = game.module("generator", 0)  # a copy holding the game's parameters and buffers, however it executes
     state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     path = Path(output) if output is not None else Path(directory) / f"generator-{found.iteration}-{chosen}.pt"
     atomic_write(path, buffer.getvalue())
     return path, chosen
+
+
+def _restore_run(directory: Path, env: Any, rules: Any, checkpoint: str | None) -> Any:
+    """Put ``env`` and ``rules`` (an average of iterates lives in a rule's state) at the run's checkpoint."""
+    from minimax.training import checkpoint as ckpt
+
+    found = checkpoint_for(directory, checkpoint)
+    ckpt.restore(env, rules if found.agents is not None else None, found)
+    return found
+
+
+@contextlib.contextmanager
+def _generator_as(game: Any, values: Any) -> Iterator[None]:
+    """For the block, the generator's parameters are ``values`` (an average of iterates); None leaves them."""
+    import torch
+
+    if values is None:
+        yield
+        return
+    live = game.parameters("generator")
+    saved = live.clone()
+    with torch.no_grad():
+        live.copy_(values.reshape(live.shape))
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            live.copy_(saved)
 
 
 def _generator_average(rules: Any) -> Any:

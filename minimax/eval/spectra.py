@@ -10,7 +10,8 @@ Jacobian-vector product of the field, or a finite difference of one schedule cyc
   pair's residual, so a caller can tell a converged estimate from a guess.
 * :func:`jacobian_spectrum`: the game Jacobian's (``J = d xi / d theta``), by JVPs.
 * :func:`update_operator_spectrum`: one schedule cycle's, the same linearisation as the dense
-  :func:`~minimax.eval.analysis.update_operator` (same warm-up, rewound streams, epsilon).
+  :func:`~minimax.eval.analysis.update_operator` (same warm-up, rewound streams, epsilon);
+  :func:`cycle_spectrum` the same at any point of a run.
 """
 
 from __future__ import annotations
@@ -143,12 +144,17 @@ def update_operator_spectrum(
 
     cycle = CycleMap(make_env, rules, warmup=warmup, seed=seed)
     try:
-        origin = cycle.image(cycle.state)
-
-        def matvec(vector: torch.Tensor) -> torch.Tensor:
-            return (cycle.image(cycle.state + epsilon * vector.double()) - origin) / epsilon
-
-        return arnoldi(matvec, cycle.state.numel(), k, **options)
+        return cycle_spectrum(cycle, k, epsilon=epsilon, **options)
     finally:
         cycle.rewind()
 
+
+def cycle_spectrum(cycle: Any, k: int = 6, *, epsilon: float = 1e-6, **options: Any) -> Spectrum:
+    """The leading eigenvalues of one cycle's map at a :class:`~minimax.eval.analysis.CycleMap`'s kept point
+    (which may have been moved along the run with ``advance``), by finite-difference products."""
+    origin = cycle.image(cycle.state)
+
+    def matvec(vector: torch.Tensor) -> torch.Tensor:
+        return (cycle.image(cycle.state + epsilon * vector.double()) - origin) / epsilon
+
+    return arnoldi(matvec, cycle.state.numel(), k, **options)
