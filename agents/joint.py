@@ -7,7 +7,7 @@ gradient at other points, or products with the game Jacobian. They subclass
 :class:`JointRule` and are called with both observations and the env's
 :class:`minimax.core.field.JointField` for the current state and minibatch::
 
-    env = pettingzoo.make("parallel", "minimax/DiracGAN-v0")
+    env = pettingzoo.make("parallel", "minimax/DiracGAN-v0", view="torch")
     observations, _ = env.reset(seed=0)
     rule = agents.make("extragradient", lr=0.1)
     actions = rule.act(observations, env.field())

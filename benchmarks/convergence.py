@@ -37,6 +37,7 @@ from tqdm.auto import tqdm  # noqa: E402
 import agents  # noqa: E402
 from agents.game_aware import ConvergenceWarning  # noqa: E402
 import minimax  # noqa: E402
+from minimax.render import panels  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, save_figure, save_json  # noqa: E402
 from minimax.eval.analysis import (CONVERGED, CYCLES, DIVERGES, predicted_verdict, spectral_radius,  # noqa: E402
                               update_operator, verdict)  # fmt: skip
@@ -105,7 +106,7 @@ class Case:
 
     def make_env(self, at_equilibrium: bool = False) -> Any:
         options = {**self.env_options, **((self.equilibrium_options or {}) if at_equilibrium else {})}
-        return pettingzoo.make(self.kind, self.env_id, dtype="float64", **options)
+        return pettingzoo.make(self.kind, self.env_id, view="torch", dtype="float64", **options)
 
 
 DIRAC = "Dirac-GAN (Mescheder et al. 2018)"
@@ -244,18 +245,10 @@ def plot_dirac_portraits(path: Path, results: list[dict]) -> None:
     cols = 4
     rows = math.ceil(len(chosen) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.9 * rows), squeeze=False)
-    grid = np.linspace(-2, 2, 17)
-    theta, psi = np.meshgrid(grid, grid)
-    s = 1 / (1 + np.exp(-psi * theta))  # sigmoid(psi theta)
-    u, v = psi * s, -theta * s  # -xi: generator descends L_G, discriminator ascends V (GAN loss)
+    field = panels.dirac_field(2.0, 17)  # -xi: the generator descends L_G, the discriminator ascends V (GAN loss)
     for ax, r in zip(axes.flat, chosen):
-        ax.quiver(theta, psi, u, v, color="0.75", angles="xy")
         traj = r["trajectory"]  # columns: discriminator (psi), generator (theta)
-        finite = traj[np.isfinite(traj).all(1)]
-        ax.plot(finite[:, 1], finite[:, 0], lw=1.2)
-        ax.plot([finite[0, 1]], [finite[0, 0]], "ko", ms=4)
-        ax.plot([0], [0], "r*", ms=9)
-        ax.set(xlim=(-2, 2), ylim=(-2, 2), xlabel="θ (generator)", ylabel="ψ (discriminator)")
+        panels.draw_portrait(ax, traj[:, ::-1], field=field, extent=2.0)
         ax.set_title(f"{r['rule']}\n{r['observed']} (literature: {r['literature']})", fontsize=9)
     for ax in list(axes.flat)[len(chosen):]:
         ax.axis("off")
@@ -300,7 +293,7 @@ def plot_spectral_radius(path: Path) -> None:
     for name, (kind, make_rules) in rules.items():
         options = {"schedule": "alternating"} if kind == "aec" else {}
         radii = [spectral_radius(update_operator(
-            lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", A=1.0, dtype="float64", **options), make_rules(h)))
+            lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", view="torch", A=1.0, dtype="float64", **options), make_rules(h)))
             for h in steps]  # fmt: skip
         ax.plot(steps, radii, label=name)
     ax.axhline(1.0, color="k", lw=0.8, ls=":")
@@ -334,9 +327,9 @@ def play(rule: NeuralRule, task_id: str, iterations: int, seed: int, progress: b
          **task_options: Any) -> tuple[Any, Any, torch.Tensor | None]:
     """Train one game with ``rule``: (env, history, the averaged generator or None)."""
     if rule.schedule is None:
-        env = pettingzoo.make("parallel", task_id, **task_options)
+        env = pettingzoo.make("parallel", task_id, view="torch", **task_options)
     else:
-        env = pettingzoo.make("aec", task_id, schedule=rule.schedule, **task_options)
+        env = pettingzoo.make("aec", task_id, view="torch", schedule=rule.schedule, **task_options)
     rules = rule.make()
     with warnings.catch_warnings(record=True) as caught:  # CGD warns at each unconverged solve: count them instead
         warnings.simplefilter("always", ConvergenceWarning)
@@ -432,7 +425,7 @@ def ttur(steps: int = 4000, seeds: int = 5) -> tuple[str, dict]:
     for name, (lr_d, lr_g) in setups.items():
         means[name] = {"x": [], "y": []}
         for seed in range(seeds):
-            env = pettingzoo.make("parallel", "minimax/Saddle-v0", x0=0.5, y0=0.5, gradient_noise=10.0, dtype="float64")
+            env = pettingzoo.make("parallel", "minimax/Saddle-v0", view="torch", x0=0.5, y0=0.5, gradient_noise=10.0, dtype="float64")
             rules = {"discriminator": agents.make("sgd", lr=lr_d), "generator": agents.make("sgd", lr=lr_g)}
             trace: list[tuple[float, float]] = []
             minimax.train(env, rules, steps, seed=seed, progress=False, callback_every=1, callbacks=[

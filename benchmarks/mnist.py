@@ -44,6 +44,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
+from minimax.render import panels  # noqa: E402
 import minimax.training.checkpoint as ckpt  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
 from minimax.eval.classifier import TrainedClassifier, load_or_train  # noqa: E402
@@ -205,7 +206,7 @@ def run(config: Config, seed: int, args: argparse.Namespace, classifier: Trained
     evaluation is saved beside it; ``--resume`` continues from the newest checkpoint. An
     evaluation draws from its own random stream, so a resumed run is the uninterrupted one.
     """
-    env = minimax.make_aec(TASKS[args.dataset], root=args.data_dir, download=not args.no_download,
+    env = minimax.make_aec(TASKS[args.dataset], view="torch", root=args.data_dir, download=not args.no_download,
                            schedule=config.schedule, loss=config.loss,
                            fake_mode=PRESETS[config.preset]["training"]["fake_mode"], device=args.device)
     rules = {p: agents.make(config.rule, **config.rule_options) for p in minimax.PLAYERS}
@@ -293,12 +294,8 @@ def plot_grids(path: Path, run: dict, title: str) -> None:
     points = sorted(run["grids"])
     fig, axes = plt.subplots(1, len(points), figsize=(2.6 * len(points), 2.9), squeeze=False)
     for ax, it in zip(axes[0], points):
-        tiles = run["grids"][it].reshape(GRID_SIZE, GRID_SIZE, 28, 28)
-        mosaic = np.pad(tiles, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-1.0)
-        mosaic = mosaic.transpose(0, 2, 1, 3).reshape(GRID_SIZE * 30, GRID_SIZE * 30)
-        ax.imshow(0.5 * (mosaic + 1.0), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        panels.draw_grid(ax, run["grids"][it].reshape(GRID_SIZE * GRID_SIZE, 28, 28), columns=GRID_SIZE)
         ax.set_title(f"iteration {it:,}", fontsize=10)
-        ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(path, fig)

@@ -72,6 +72,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
+from minimax.render import panels  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
 from minimax.eval.mode_metrics import TARGET_HIGH_QUALITY_2D, mode_report  # noqa: E402
 
@@ -281,8 +282,8 @@ def task_options(args: argparse.Namespace) -> dict[str, Any]:
 def make_env(task: str, method: Method, options: dict[str, Any]) -> Any:
     kwargs = {"loss": method.loss, "pack": method.pack, **options}
     if method.schedule is None:
-        return pettingzoo.make("parallel", TASKS[task], **kwargs)
-    return pettingzoo.make("aec", TASKS[task], schedule=method.schedule, **kwargs)
+        return pettingzoo.make("parallel", TASKS[task], view="torch", **kwargs)
+    return pettingzoo.make("aec", TASKS[task], view="torch", schedule=method.schedule, **kwargs)
 
 
 def checkpoints(iterations: int, evaluations: int, snapshots: list[float]) -> tuple[list[int], list[int]]:
@@ -386,7 +387,7 @@ def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: i
 
 def floor(task: str, options: dict[str, Any], n: int, seeds: int) -> list[dict[str, Any]]:
     """The metrics of target samples of size n: what a perfect generator scores."""
-    target = pettingzoo.make("aec", TASKS[task], **options).game.task
+    target = pettingzoo.make("aec", TASKS[task], view="torch", **options).game.task
     draws = [target.sample_data(n, torch.Generator().manual_seed(1_000_000 + s), torch.device("cpu"), torch.float64)
              for s in range(seeds)]
     return [mode_report(x, target.centers, target.std) for x in draws]
@@ -432,12 +433,9 @@ def plot_samples(
     for row, (method, r) in enumerate(zip(chosen, firsts)):
         for col, it in enumerate(columns):
             ax = axes[row, col]
-            ax.scatter(centers[:, 0], centers[:, 1], s=40, facecolors="none", edgecolors="tab:red", lw=1, zorder=3)
             x = r["samples"].get(it)
-            if x is not None:
-                x = x[np.isfinite(x).all(1)]
-                ax.scatter(x[:, 0], x[:, 1], s=1.5, alpha=0.35, color="tab:blue", rasterized=True)
-            ax.set(xlim=(-span, span), ylim=(-span, span), xticks=[], yticks=[], aspect="equal")
+            panels.draw_scatter(ax, np.zeros((0, 2)) if x is None else x, centers=centers, span=span)
+            ax.set(xticks=[], yticks=[])
             if row == 0:
                 ax.set_title(f"iteration {it}", fontsize=9)
             if col == 0:
@@ -516,7 +514,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     sections, summaries, tasks_info, floors_of = [], [], {}, {}
     for task in args.task:
-        target = pettingzoo.make("aec", TASKS[task], **options).game.task
+        target = pettingzoo.make("aec", TASKS[task], view="torch", **options).game.task
         centers, k = target.centers.numpy(), len(target.centers)
         floors = floor(task, options, args.samples, args.seeds)
         text, summary = table(task, k, chosen, runs, floors)

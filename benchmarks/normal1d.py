@@ -47,6 +47,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
+from minimax.render import panels  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
 from minimax.eval.metrics import LOG4, distances  # noqa: E402
 from minimax.tasks.normal1d import PRESETS  # noqa: E402
@@ -101,6 +102,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     task.add_argument("--target-samples", type=Path, help=".npy file of target samples (replaces --mean/--std)")
     task.add_argument("--noise", choices=["uniform", "normal"], default="uniform")
     task.add_argument("--hidden", type=int, default=32)
+    task.add_argument("--g-activations", nargs="+", default=["tanh"], choices=["tanh", "sigmoid", "elu", "relu"],
+                      metavar="NAME", help="the generator's hidden activations (one, or one per hidden layer; default "
+                                           "tanh: a bounded output range; elu/relu reach the tails of normal noise)")
     task.add_argument("--batch-size", type=int, default=256)
     task.add_argument("--train-size", type=int, default=50_000, help="fixed training set; an epoch is one pass over it")
     task.add_argument("--infinite-data", action="store_true", help="fresh target samples every minibatch (no epochs)")
@@ -206,6 +210,7 @@ def snapshot_iterations(epochs: list[float], per_iteration: float) -> tuple[int,
 
 def grid(args: argparse.Namespace) -> list[Config]:
     task = {"noise": args.noise, "hidden": args.hidden, "batch_size": args.batch_size,
+            "g_activations": args.g_activations[0] if len(args.g_activations) == 1 else tuple(args.g_activations),
             "normalize": not args.no_normalize, "train_size": None if args.infinite_data else args.train_size}
     if args.target_samples is not None:
         task["samples"] = np.load(args.target_samples)
@@ -288,7 +293,7 @@ def evaluate(env: Any, n: int, seed: int, generator: torch.Tensor | None = None)
 def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str, Any]:
     """Train one game, evaluating along the way; everything comes back as plain numbers and arrays."""
     torch.set_num_threads(1)  # tiny networks: threads only add synchronisation
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", schedule=config.schedule, loss=config.loss,
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", schedule=config.schedule, loss=config.loss,
                           **config.task_options)
     schedule = minimax.make_schedule(config.schedule)
     rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
@@ -436,7 +441,7 @@ def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evalua
 
 def floor(config: Config, n: int, seeds: int) -> dict[str, list[float]]:
     """The metrics of target samples of size n: what a perfect generator scores."""
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", **config.task_options)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", **config.task_options)
     task = env.game.task
     reports = []
     for seed in range(seeds):
@@ -510,13 +515,11 @@ def verdict(configs: list[Config], summary: list[dict], threshold: float) -> str
 def plot_seeds(path: Path, runs: list[dict], density: Any, threshold: float) -> None:
     """The end of every seed of one configuration: generated histogram over the target density, W1 in the title."""
     fig, axes = plt.subplots(1, len(runs), figsize=(3.2 * len(runs), 2.9), sharey=True, squeeze=False)
-    lo, hi = np.percentile(np.concatenate([r["samples"][np.isfinite(r["samples"])] for r in runs]), [0.2, 99.8])
-    xs = np.linspace(lo, hi, 400)
+    span = panels.histogram_range(*(r["samples"] for r in runs), quantile=0.2)
     for ax, r in zip(axes.flat, runs):
         w1 = r["metrics"]["w1"]
-        ax.hist(r["samples"][np.isfinite(r["samples"])], bins=80, range=(lo, hi), density=True, alpha=0.65,
-                color="tab:green" if w1 < threshold else "tab:red")
-        ax.plot(xs, density(xs), "k", lw=1.2)
+        panels.draw_histogram(ax, r["samples"], density, span=span, color="tab:green" if w1 < threshold else "tab:red",
+                              label=None)  # fmt: skip
         ax.set_title(f"seed {r['seed']}: W1 {w1:.3g} ({'<' if w1 < threshold else '≥'} {threshold:.3g})", fontsize=9)
     fig.suptitle(f"{runs[0]['label']}, every seed at the end (green: within 2 × floor)", fontsize=9)
     fig.tight_layout()
@@ -542,9 +545,7 @@ def plot_histograms(path: Path, run: dict, density: Any) -> None:
         ax.set_visible(False)
     peak = float(density(xs).max())
     for ax, it in zip(axes.flat, chosen):
-        finite = run["snapshots"][it][np.isfinite(run["snapshots"][it])]
-        ax.hist(finite, bins=80, range=(lo, hi), density=True, alpha=0.65, color="tab:blue", label="generated")
-        ax.plot(xs, density(xs), "k", lw=1.4, label="target")
+        panels.draw_histogram(ax, run["snapshots"][it], density, span=(lo, hi))
         epoch = it * run["epochs_per_iteration"]
         ax.set_title(f"epoch {epoch:.0f} · iteration {it}" if np.isfinite(epoch) else f"iteration {it}", fontsize=10)
     axes.flat[0].legend(fontsize=8)
@@ -620,7 +621,7 @@ def direct_fit(config: Config, steps: int, lr: float, n_samples: int, seed: int)
     What this network can represent with this optimiser budget: a reference for what the game reaches.
     """
     torch.set_num_threads(1)
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", **config.task_options)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", **config.task_options)
     env.reset(seed=seed)
     game = env.game
     theta = game.parameters("generator")[0]
@@ -671,7 +672,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     floors = floor(configs[0], args.samples, args.seeds)
     threshold = 2 * float(np.mean(floors["w1"]))
     text, summary = table(configs, runs, floors)
-    task = pettingzoo.make("aec", "minimax/Normal1D-v0", **configs[0].task_options).game.task
+    task = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", **configs[0].task_options).game.task
     target = f"N({task.mean:g}, {task.std:g}^2)" if task.analytic else f"{len(task.samples)} target samples"
     data = f"training set of {task.train_size} samples (epoch = one pass)" if task.train_size else "fresh samples each minibatch"
     title = (f"Normal1D, target {target}, {task.noise} noise, {data}, batch {task.batch_size}"

@@ -89,7 +89,7 @@ def make_env(task: str, schedule: str, data_dir: Path | None) -> Any:
     extra = {} if kind == "parallel" else {"schedule": schedule}
     if task == "mnist" and data_dir is not None:
         extra["root"] = str(data_dir)
-    return pettingzoo.make(kind, env_id, **options, **extra)
+    return pettingzoo.make(kind, env_id, view="torch", **options, **extra)
 
 
 def measure(cycle: CycleMap, args: argparse.Namespace) -> dict[str, Any]:

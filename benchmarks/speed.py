@@ -63,7 +63,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.reporting import markdown_table, save_figure, save_json
+from benchmarks.reporting import machine, markdown_table, save_figure, save_json
 from minimax.utils.files import atomic_write
 
 TASKS = ("normal1d", "normal1d-small", "mnist")
@@ -427,21 +427,6 @@ def figure(path: Path, rows: list[dict[str, Any]], floor: dict[tuple, float] | N
     fig.tight_layout()
     save_figure(path, fig)
     plt.close(fig)
-
-
-def machine(device: str) -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    text = f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"
-    if device == "cuda":
-        text += f", GPU {torch.cuda.get_device_name()}"
-    return text
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -169,7 +169,7 @@ def evaluation_points(iterations: int, evaluations: int) -> list[int]:
 def run(method: Method, seed: int, args: argparse.Namespace, classifier: TrainedClassifier,
         progress: bool) -> dict[str, Any]:  # fmt: skip
     """Train one game, measuring mode coverage along the way; plain numbers and the final images come back."""
-    env = minimax.make_aec(StackedMNIST, **task_options(args), schedule=method.schedule, loss=method.loss,
+    env = minimax.make_aec(StackedMNIST, view="torch", **task_options(args), schedule=method.schedule, loss=method.loss,
                            fake_mode=method.fake_mode, device=args.device)  # fmt: skip
     rules = {p: agents.make("adam", lr=args.lr, betas=method.betas) for p in minimax.PLAYERS}
     points = evaluation_points(args.iterations, args.evaluations)

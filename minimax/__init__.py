@@ -33,10 +33,18 @@ from minimax.core.schedules import (  # noqa: E402
 from minimax.envs.aec import GameAECEnv  # noqa: E402
 from minimax.envs.numpy_edge import to_numpy  # noqa: E402
 from minimax.envs.parallel import GameParallelEnv  # noqa: E402
-from minimax.envs.registration import make_aec, make_parallel, make_single, make_vector, register_all  # noqa: E402
+from minimax.envs.registration import (  # noqa: E402
+    make_aec,
+    make_parallel,
+    make_single,
+    make_vector,
+    register_all,
+    register_task,
+)
 from minimax.envs.single import SinglePlayerEnv  # noqa: E402
 from minimax.envs.vector import VectorGameEnv  # noqa: E402
 from minimax.tasks import MNIST, DiracGAN, FashionMNIST, Normal1D, StackedMNIST, Task  # noqa: E402
+from minimax.tasks.custom import DataTask  # noqa: E402
 from minimax.tasks.payoff import Bilinear, PayoffGame, Saddle  # noqa: E402
 from minimax.training import History, train  # noqa: E402
 from minimax.training.loop import VectorHistory, per_game, train_vector  # noqa: E402
@@ -52,6 +60,7 @@ __all__ = [
     "PLAYERS",
     "Alternating",
     "Bilinear",
+    "DataTask",
     "DiracGAN",
     "Evaluation",
     "FashionMNIST",
@@ -84,6 +93,7 @@ __all__ = [
     "make_single",
     "make_vector",
     "per_game",
+    "register_task",
     "to_numpy",
     "train",
     "train_vector",

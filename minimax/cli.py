@@ -138,15 +138,22 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser(
         "eval", help="final metrics of a run, from its newest checkpoint",
         description="Reload the newest checkpoint of DIR and print the run's state and final metrics; for Normal1D "
-        "also W1 and KS between generator samples and the target.",
-        epilog="examples:\n  minimax eval runs/n1d\n  minimax eval runs/n1d --samples 100000 --json",
+        "also W1 and KS between generator samples and the target; for MNIST and Fashion-MNIST the evaluation "
+        "classifier's metrics (classifier score, Frechet distance, classes, KL to uniform, precision, recall) next to "
+        "their real-vs-real floor; for Stacked MNIST its modes of 1000, for Ring8 and Grid25 the mode metrics, each "
+        "next to what real data scores. With the generator's average of iterates too when the run keeps one.",
+        epilog="examples:\n  minimax eval runs/n1d\n  minimax eval runs/n1d --samples 100000 --json\n"
+        "  minimax eval runs/mnist --markdown      (the classifier trains once on first use, then is cached)",
         formatter_class=formatter,
     )  # fmt: skip
     evaluate.add_argument("dir", metavar="DIR", help="a run directory")
     evaluate.add_argument("--samples", type=positive_int("samples"), default=10000,
-                          help="generator samples for the distances (default 10000)")
+                          help="generator samples for the distances and metrics (default 10000)")
     evaluate.add_argument("--checkpoint", metavar="FILE", help="a given checkpoint instead of the newest")
-    evaluate.add_argument("--json", action="store_true", help="print JSON")
+    shape = evaluate.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print JSON")
+    shape.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
+    runs.progress_option(evaluate)
 
     export = commands.add_parser(
         "export", help="the run's generator as a torch state_dict, for use outside minimax",
@@ -163,13 +170,17 @@ def make_parser() -> argparse.ArgumentParser:
     export.add_argument("--checkpoint", metavar="FILE", help="a given checkpoint instead of the newest")
 
     plot = commands.add_parser(
-        "plot", help="PNG of the loss and value curves of a run",
-        description="Plot the losses, the value V, D(x), D(G(z)) and the gradient norms from DIR/metrics.jsonl.",
+        "plot", help="PNGs of a run: its loss and value curves, and its game as the env draws it (samples, portrait)",
+        description="Plot the losses, the value V, D(x), D(G(z)) and the gradient norms from DIR/metrics.jsonl "
+                    "(DIR/curves.png), and the game at the newest checkpoint as its env renders it (DIR/game.png: "
+                    "the generated histogram over the target, the scatter over the modes, the sample grid or the "
+                    "phase portrait; the generator's average of iterates when the run keeps one).",
         epilog="examples:\n  minimax plot runs/n1d\n  minimax plot runs/n1d --output n1d.png",
         formatter_class=formatter,
     )  # fmt: skip
     plot.add_argument("dir", metavar="DIR", help="a run directory")
-    plot.add_argument("--output", metavar="FILE", help="the PNG (default DIR/curves.png)")
+    plot.add_argument("--output", metavar="FILE", help="the curves' PNG (default DIR/curves.png; the game's picture "
+                                                       "then goes beside it as FILE-game.png)")
 
     sweep = commands.add_parser(
         "sweep", help="a grid of tasks x rules x schedules x seeds, locally or on Ray; one merged table",
@@ -272,7 +283,7 @@ def cmd_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     out = Path(args.dir)
-    report = runs.evaluate_run(out, args.samples, args.checkpoint)
+    report = runs.evaluate_run(out, args.samples, args.checkpoint, args.progress)
     tail = report.pop("tail")
     if args.json:
         print(json.dumps(report, indent=2))
@@ -281,9 +292,8 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
           f"({Path(report['checkpoint']).name}); {report['status']}"
           + (f": {report['reason']}" if report["reason"] else ""))  # fmt: skip
     if report["final"]:
-        print(f"  {'metric':<26}{'last':>14}{f'mean of last {tail}':>22}")
-        for k in report["final"]:
-            print(f"  {k:<26}{_fmt(report['final'][k]):>14}{_fmt(report['mean_last_10pct'][k]):>22}")
+        rows = [[k, _fmt(report["final"][k]), _fmt(report["mean_last_10pct"][k])] for k in report["final"]]
+        _print_table(["metric", "last", f"mean of last {tail}"], rows, args.markdown)
     for key, which in (("target", "last iterate"), ("target_average", "average of iterates")):
         if key not in report:
             continue
@@ -293,9 +303,48 @@ def cmd_eval(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         else:
             print(f"  {args.samples} generator samples ({which}) vs N({t['mean']:g}, {t['std']:g}^2): "
                   + ", ".join(f"{k} {_fmt(v)}" for k, v in t.items() if k not in ("mean", "std", "samples")))  # fmt: skip
+    if "quality" in report:
+        _print_quality(report["quality"], args.markdown)
     if "parameters" in report:
         print("  parameters: " + "; ".join(f"{p} {v}" for p, v in report["parameters"].items()))
     return 0
+
+
+QUALITY_TITLES = {"images": "the evaluation classifier's metrics", "stacked": "Stacked MNIST modes",
+                  "modes": "mode metrics"}  # fmt: skip
+
+
+def _print_quality(quality: Mapping[str, Any], markdown: bool) -> None:
+    """The task's own measure: one row per headline metric, the last iterate, the average (if any), the floor."""
+    columns = [("last", "last iterate")] + ([("average", "average of iterates")] if "average" in quality else [])
+    print(f"\n  {QUALITY_TITLES.get(quality['kind'], quality['kind'])}, {quality['samples']:,} generated samples; "
+          f"floor: {quality['floor_note']}")
+    classifier = quality.get("classifier")
+    if classifier:
+        print(f"  classifier: {classifier['accuracy']:.2%} held-out accuracy on {classifier['heldout']:,} images "
+              f"({classifier['note']}); sha256 {classifier['sha256'][:16]}")  # fmt: skip
+    for key, which in columns:
+        if "error" in quality[key]:
+            print(f"  {which}: {quality[key]['error']}")
+    shown = [(key, which) for key, which in columns if "error" not in quality[key]]
+    rows = [[name, *(_fmt(quality[key][name]) for key, _ in shown), _fmt(quality["floor"][name])]
+            for name in quality["headline"]]  # fmt: skip
+    _print_table(["metric", *(which for _, which in shown), "floor"], rows, markdown)
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], markdown: bool) -> None:
+    """Rows under headers: aligned columns (two-space indent), or a Markdown table."""
+    if markdown:
+        print()
+        print("| " + " | ".join(headers) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        print()
+        return
+    widths = [max(26, len(headers[0]) + 2)] + [max(14, len(h) + 2) for h in headers[1:]]
+    for row in [headers, *rows]:
+        print("  " + f"{row[0]:<{widths[0]}}" + "".join(f"{cell:>{w}}" for cell, w in zip(row[1:], widths[1:])))
 
 
 def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -362,8 +411,11 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if target.is_dir():
         plt.close(figure)
         raise UsageError(f"--output {str(target)!r} is a directory; give a file name, e.g. {str(target / 'curves.png')!r}")
+    import io
+
+    from minimax.training import checkpoint as ckpt
     from minimax.training import manifest
-    from minimax.utils.files import atomic_output
+    from minimax.utils.files import atomic_output, atomic_write
 
     with atomic_output(target) as file:
         figure.savefig(file, format="png", dpi=110)
@@ -371,6 +423,17 @@ def cmd_plot(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if target.resolve().parent == out.resolve():
         manifest.record(out, target.name)
     print(target)
+    if ckpt.latest(out) is None:
+        print(f"(no checkpoint in {out} yet: no picture of the game)")
+        return 0
+    frame, which, iteration = runs.run_picture(out)
+    picture = target.with_name(target.stem + "-game.png") if args.output else out / "game.png"
+    buffer = io.BytesIO()
+    plt.imsave(buffer, frame, format="png")
+    atomic_write(picture, buffer.getvalue())
+    if picture.resolve().parent == out.resolve():
+        manifest.record(out, picture.name)
+    print(f"{picture} (the game at iteration {iteration}, {which})")
     return 0
 
 

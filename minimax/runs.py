@@ -7,6 +7,8 @@ The layer under the ``minimax`` command (which only parses and prints) and besid
     checkpoint-<iteration>.ckpt the newest checkpoints (see minimax.training.checkpoint)
     metrics.jsonl               one JSON row per iteration, flushed as the run goes (metrics.csv with --csv)
     tensorboard/                when tensorboard is installed (or --tensorboard)
+    frame.png                   the latest picture of the game (--image-every)
+    wandb/, wandb-run.json      the W&B run's files and id (--wandb)
     summary.json                written when the run ends
 
 Specs share one syntax: ``NAME[:KEY=VALUE[,KEY=VALUE...]]``. A VALUE is a number
@@ -283,7 +285,7 @@ def build_run(spec: Mapping[str, Any]) -> tuple[Any, Any]:
         kwargs["dtype"] = spec["dtype"]
     make = make_aec if spec["env"] == "aec" else make_parallel
     try:
-        env = make(factory, **kwargs)
+        env = make(factory, view="torch", **kwargs)
     except (TypeError, ValueError, RuntimeError, FileNotFoundError) as error:
         given = " ".join(f"-o {item}" for item in spec.get("task_options", []))
         raise UsageError(f"cannot build {task} ({spec['env']} env{', ' + given if given else ''}): {error}") from None
@@ -384,6 +386,16 @@ def add_train_arguments(train: argparse.ArgumentParser) -> None:
     out.add_argument("--csv", action="store_true", help="also write DIR/metrics.csv")
     out.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=None,
                      help="TensorBoard scalars in DIR/tensorboard (default: when tensorboard is installed)")
+    out.add_argument("--image-every", type=positive_int("image-every"), default=None, metavar="N",
+                     help="a picture of the game every N iterations (and at the start and the end): an image and a "
+                          "histogram of generated samples in TensorBoard and W&B, the latest as DIR/frame.png")
+    out.add_argument("--wandb", action="store_true",
+                     help="also log to Weights & Biases (pip install wandb), its files in DIR/wandb; "
+                          "WANDB_MODE=offline or --wandb-mode offline to log without a network")
+    out.add_argument("--wandb-project", metavar="NAME", help="the W&B project (default minimax; needs --wandb)")
+    out.add_argument("--wandb-name", metavar="NAME", help="the W&B run's name (default: DIR's name; needs --wandb)")
+    out.add_argument("--wandb-mode", choices=("online", "offline", "disabled"), default=None,
+                     help="W&B's mode (default: wandb's own, WANDB_MODE; needs --wandb)")
     progress_option(out)
 
 
@@ -506,6 +518,8 @@ def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, 
         "log_every": args.log_every,
         "csv": args.csv,
         "tensorboard": args.tensorboard,
+        "image_every": args.image_every,
+        "wandb": _wandb_spec(args),
         "command": shlex.join(["minimax", *getattr(args, "argv", [])]),
     }
     set_threads(spec)
@@ -518,6 +532,32 @@ def prepare_train(args: argparse.Namespace) -> tuple[dict[str, Any], Path, Any, 
     _check_sizes(spec, env)
     spec["parsed"] = _parsed(spec)
     return spec, out, env, rules
+
+
+def _wandb_spec(args: argparse.Namespace) -> dict[str, str] | None:
+    """The run spec's ``wandb`` entry from ``--wandb`` and its options (None: off), checked: wandb must be installed."""
+    given = {key: value for key, value in (("project", args.wandb_project), ("name", args.wandb_name),
+                                           ("mode", args.wandb_mode)) if value is not None}  # fmt: skip
+    if not args.wandb:
+        if given:
+            raise UsageError(f"--wandb-{sorted(given)[0]} needs --wandb (W&B logging is only on when asked for)")
+        return None
+    for key, value in given.items():
+        if not value.strip():
+            raise UsageError(f"--wandb-{key} '': empty; give a name, or leave the option out for the default")
+    check_loggers({"wandb": given})
+    return given
+
+
+def check_loggers(spec: Mapping[str, Any]) -> None:
+    """A :class:`UsageError` when the spec asks for W&B and wandb is not installed (before anything is written)."""
+    if spec.get("wandb") is not None:
+        from minimax.training.runlog import wandb_module
+
+        try:
+            wandb_module("--wandb")
+        except ImportError as error:
+            raise UsageError(str(error)) from None
 
 
 def _check_sizes(spec: Mapping[str, Any], env: Any) -> None:
@@ -601,7 +641,9 @@ def _train_locked(spec: dict[str, Any], out: Path, env: Any, rules: Any, progres
     from minimax.training.runlog import RunLog
     from minimax.utils.files import atomic_write
 
-    log = RunLog(out, csv=bool(spec.get("csv")), tensorboard=spec.get("tensorboard"))
+    check_loggers(spec)
+    wandb = None if spec.get("wandb") is None else {**spec["wandb"], "config": dict(spec)}
+    log = RunLog(out, csv=bool(spec.get("csv")), tensorboard=spec.get("tensorboard"), wandb=wandb)
     show = sys.stderr.isatty() if progress is None else progress
     with Stop() as stop:
         try:
@@ -609,10 +651,11 @@ def _train_locked(spec: dict[str, Any], out: Path, env: Any, rules: Any, progres
                 env, rules, int(spec["iterations"]), seed=int(spec["seed"]), progress=show,
                 description=Path(out).name, checkpoint_dir=out, checkpoint_every=int(spec["checkpoint_every"]),
                 keep_checkpoints=int(spec.get("keep", 2)), resume=resume, log=log,
-                log_every=int(spec.get("log_every", 1)), run_spec=spec, stop=stop, compile=bool(spec.get("compile")),
+                log_every=int(spec.get("log_every", 1)), image_every=spec.get("image_every"), run_spec=spec,
+                stop=stop, compile=bool(spec.get("compile")),
             )  # fmt: skip
         finally:
-            log.close()
+            log.close()  # W&B: finished, as failed when an exception is on its way out
     summary = {"directory": str(out), **{k: v for k, v in history.to_dict().items() if k != "metrics"},
                "final": {k: _finite(v[-1]) if len(v) else None for k, v in history.game(0).items()},
                "checkpoint": str(ckpt.latest(out))}  # fmt: skip
@@ -677,6 +720,10 @@ _SCHEMA: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "log_every": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "csv": ("true or false", lambda v: isinstance(v, bool)),
     "tensorboard": ("true, false or null", lambda v: v in (None, True, False)),
+    "image_every": ("an integer >= 1 or null", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "wandb": ("null, or a mapping of wandb.init options to strings (project, name, mode)",
+              lambda v: v is None or (isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str)
+                                                                   for k, x in v.items()))),
     "command": ("a string", lambda v: isinstance(v, str)),
 }
 
@@ -727,9 +774,13 @@ def checkpoint_for(directory: Path, given: str | None) -> Any:
 
 
 
-def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None = None) -> dict[str, Any]:
+def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None = None,
+                 progress: bool | None = None) -> dict[str, Any]:  # fmt: skip
     """The state and final metrics of a run, from its newest checkpoint (or ``checkpoint``); for Normal1D also
-    W1 and KS between ``samples`` generator samples and the target."""
+    W1 and KS between ``samples`` generator samples and the target; for image and mixture tasks their own measure
+    (``"quality"``, see :mod:`minimax.eval.quality`: the classifier's metrics, or the mode metrics, each with its
+    floor). Both also for the generator's average of iterates when the run keeps one. ``progress``: a bar while the
+    evaluation classifier trains, on first use (None: when stderr is a terminal)."""
     import numpy as np
     import torch
 
@@ -767,11 +818,17 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
     report["mean_last_10pct"] = {k: _finite(np.nanmean(v[-tail:])) if n and np.isfinite(v[-tail:]).any() else None
                                  for k, v in metrics.items()}  # fmt: skip
     task = getattr(env.game, "task", None)
+    average = _generator_average(rules)  # the run declares an average of iterates (-G ...,ema=D): scored too
+
+    def draw() -> torch.Tensor:
+        """The generator's ``samples`` samples from a fixed noise stream (seed 0: the same for every evaluation)."""
+        return env.game.generate(samples, torch.Generator(env.game.device).manual_seed(0))[0]
+
     if isinstance(task, Normal1D):
         from minimax.eval.metrics import distances
 
         def score() -> dict[str, Any]:
-            drawn = env.game.generate(samples, torch.Generator(env.game.device).manual_seed(0))[0].reshape(-1)
+            drawn = draw().reshape(-1)
             if not torch.isfinite(drawn).all():
                 return {"error": "the generator outputs non-finite values"}
             target = None if task.analytic else task.samples
@@ -779,10 +836,23 @@ def evaluate_run(directory: Path, samples: int = 10000, checkpoint: str | None =
                     **distances(drawn, task.mean, task.std, reference=target)}  # fmt: skip
 
         report["target"] = score()
-        average = _generator_average(rules)
-        if average is not None:  # the run declares an average of iterates (-G ...,ema=D): score it too
+        if average is not None:
             with _generator_as(env.game, average):
                 report["target_average"] = score()
+    from minimax.eval.quality import measure_for
+
+    show = sys.stderr.isatty() if progress is None else progress
+    try:
+        measure = None if task is None else measure_for(task, samples, show)
+    except ValueError as error:
+        raise UsageError(f"--samples {samples}: {error}") from None
+    if measure is not None:
+        section: dict[str, Any] = {"kind": measure.kind, "samples": samples, "headline": list(measure.headline),
+                                   **measure.about, "floor": measure.floor, "last": measure.score(draw())}  # fmt: skip
+        if average is not None:
+            with _generator_as(env.game, average):
+                section["average"] = measure.score(draw())
+        report["quality"] = section
     sizes = {p: env.game.size(p) for p in PLAYERS}
     if sum(sizes.values()) <= 8:
         report["parameters"] = {p: env.game.parameters(p)[0].tolist() for p in PLAYERS}
@@ -823,6 +893,21 @@ def export_generator(directory: Path, output: Path | None = None, which: str = "
     path = Path(output) if output is not None else Path(directory) / f"generator-{found.iteration}-{chosen}.pt"
     atomic_write(path, buffer.getvalue())
     return path, chosen
+
+
+def run_picture(directory: Path, checkpoint: str | None = None) -> tuple[Any, str, int]:
+    """The run's game drawn as its env renders it (:mod:`minimax.render`), at its newest checkpoint (or
+    ``checkpoint``): ``(RGB array, which generator, iteration)``; the generator is the average of iterates when the
+    run keeps one, else the last iterate."""
+    from minimax.render import Renderer
+
+    env, rules = build_run(load_spec(directory))
+    found = _restore_run(directory, env, rules, checkpoint)
+    average = _generator_average(rules)
+    which = "average of iterates" if average is not None else "last iterate"
+    with _generator_as(env.game, average):
+        frame = Renderer(env.game).frame(f"iteration {found.iteration} · {which}")
+    return frame, which, found.iteration
 
 
 def _restore_run(directory: Path, env: Any, rules: Any, checkpoint: str | None) -> Any:

@@ -19,7 +19,7 @@ SMALL = {"hidden": 8, "batch_size": 32}
 @pytest.fixture
 def make_aec():
     def make(**kwargs):
-        return pettingzoo.make("aec", ENV_ID, **{**SMALL, **kwargs})
+        return pettingzoo.make("aec", ENV_ID, view="torch", **{**SMALL, **kwargs})
 
     return make
 
@@ -27,7 +27,7 @@ def make_aec():
 @pytest.fixture
 def make_parallel():
     def make(**kwargs):
-        return pettingzoo.make("parallel", ENV_ID, **{**SMALL, **kwargs})
+        return pettingzoo.make("parallel", ENV_ID, view="torch", **{**SMALL, **kwargs})
 
     return make
 

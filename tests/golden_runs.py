@@ -88,10 +88,10 @@ def _rules(rules: Any) -> dict[str, np.ndarray]:
 
 def lone(kind: str, env_id: str, rules: Callable[[], Any], iterations: int = ITERATIONS, seed: int = 0,
          **options: Any) -> Callable[[], dict[str, np.ndarray]]:  # fmt: skip
-    """A lone run: ``pettingzoo.make(kind, env_id, **options)`` trained by ``minimax.train``."""
+    """A lone run: ``pettingzoo.make(kind, env_id, view="torch", **options)`` trained by ``minimax.train``."""
 
     def run() -> dict[str, np.ndarray]:
-        env = pettingzoo.make(kind, env_id, **options)
+        env = pettingzoo.make(kind, env_id, view="torch", **options)
         chosen = rules()
         history = minimax.train(env, chosen, iterations, seed=seed, progress=False)
         return {**_parameters(env), **_history(history), **_rules(chosen)}
@@ -105,7 +105,7 @@ def pair(name: str, **hyper: Any) -> Callable[[], dict[str, Any]]:
 
 def single_player() -> dict[str, np.ndarray]:
     """The Gymnasium view: the generator learns by SGD against an embedded Adam discriminator."""
-    env = gymnasium.make("minimax/Normal1D-v0", player="generator", opponent="adam", **SMALL_1D)
+    env = gymnasium.make("minimax/Normal1D-v0", view="torch", player="generator", opponent="adam", **SMALL_1D)
     rule = agents.make("sgd", lr=0.05)
     observation, _ = env.reset(seed=3)
     rewards = []
@@ -123,7 +123,7 @@ def aec_by_hand(schedule: str, loss: str) -> Callable[[], dict[str, np.ndarray]]
     """The README's AEC loop: ``agent_iter``, ``last()``, ``observe`` of the player not moving, ``step``."""
 
     def run() -> dict[str, np.ndarray]:
-        env = pettingzoo.make("aec", N1D, schedule=schedule, loss=loss, max_cycles=5, **SMALL_1D)
+        env = pettingzoo.make("aec", N1D, view="torch", schedule=schedule, loss=loss, max_cycles=5, **SMALL_1D)
         env.reset(seed=11)
         rules = pair("adam", lr=1e-3)()
         seen = []
@@ -139,7 +139,7 @@ def aec_by_hand(schedule: str, loss: str) -> Callable[[], dict[str, np.ndarray]]
 
 
 def parallel_by_hand() -> dict[str, np.ndarray]:
-    env = pettingzoo.make("parallel", N1D, loss="ns:noise=0.1", max_cycles=6, **SMALL_1D)
+    env = pettingzoo.make("parallel", N1D, view="torch", loss="ns:noise=0.1", max_cycles=6, **SMALL_1D)
     observations, _ = env.reset(seed=4)
     rules = pair("momentum", lr=1e-2, momentum=0.5)()
     seen = []

@@ -50,7 +50,7 @@ def test_modes_benchmark_refuses_unknown_methods() -> None:
 
 
 def test_rms_scaled_consensus_is_rmsprop_on_the_consensus_direction() -> None:
-    env = pettingzoo.make("parallel", "minimax/Ring8-v0", hidden=4, depth=2, batch_size=16, noise_dim=2)
+    env = pettingzoo.make("parallel", "minimax/Ring8-v0", view="torch", hidden=4, depth=2, batch_size=16, noise_dim=2)
     observations, _ = env.reset(seed=0)
     field = env.field()
     rule = modes.RMSScaled(agents.make("consensus", lr=1.0, gamma=10.0), lr=1e-3)
@@ -67,7 +67,7 @@ def test_rms_scaled_consensus_is_rmsprop_on_the_consensus_direction() -> None:
 
 
 def test_extra_rmsprop_steps_from_the_extrapolated_point() -> None:
-    env = pettingzoo.make("parallel", "minimax/Ring8-v0", hidden=4, depth=2, batch_size=16, noise_dim=2)
+    env = pettingzoo.make("parallel", "minimax/Ring8-v0", view="torch", hidden=4, depth=2, batch_size=16, noise_dim=2)
     observations, _ = env.reset(seed=0)
     field = env.field()
     delta = modes.ExtraRMSprop(lr=1e-3).act(observations, field)

@@ -51,7 +51,7 @@ CONFIGS = {
 
 def make(config: str):
     kind, env_id, options, rules = CONFIGS[config]
-    return pettingzoo.make(kind, env_id, **options), rules()
+    return pettingzoo.make(kind, env_id, view="torch", **options), rules()
 
 
 def rule_states(rules) -> list[torch.Tensor]:
@@ -169,7 +169,7 @@ def test_every_piece_of_state_matters(piece, tmp_path, monkeypatch) -> None:
 def test_save_load_restore_mid_cycle(tmp_path) -> None:
     """Saved after a player has observed and one simultaneous move is pending, the game goes on the same."""
     def fresh():
-        return pettingzoo.make("aec", "minimax/Normal1D-v0", **SMALL, schedule="simultaneous", loss="minimax:noise=0.2")
+        return pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", **SMALL, schedule="simultaneous", loss="minimax:noise=0.2")
 
     a, b = fresh(), fresh()
     rules_a, rules_b = adam_rules(), adam_rules()
@@ -272,7 +272,7 @@ FOREIGN = {
 @pytest.mark.parametrize("case", list(FOREIGN))
 def test_foreign_checkpoints_are_refused_and_change_nothing(case, saved) -> None:
     (kind, env_id, options), rules_factory, message = FOREIGN[case]
-    env, rules = pettingzoo.make(kind, env_id, **options), rules_factory()
+    env, rules = pettingzoo.make(kind, env_id, view="torch", **options), rules_factory()
     env.reset(seed=1)
     before = {p: env.game.parameters(p).clone() for p in minimax.PLAYERS}
     rng_before = env.game.noise_rngs[0].get_state()
@@ -384,7 +384,7 @@ def test_train_refuses_to_mix_runs(tmp_path) -> None:
 
 def test_a_diverged_run_resumes_as_over(tmp_path) -> None:
     def diverging():
-        return pettingzoo.make("parallel", "minimax/Normal1D-v0", **SMALL), {p: agents.make("sgd", lr=1e38) for p in minimax.PLAYERS}
+        return pettingzoo.make("parallel", "minimax/Normal1D-v0", view="torch", **SMALL), {p: agents.make("sgd", lr=1e38) for p in minimax.PLAYERS}
 
     history = minimax.train(*diverging(), 50, seed=0, progress=False, checkpoint_dir=tmp_path, checkpoint_every=100)
     assert history.terminated and ckpt.latest(tmp_path).name == f"checkpoint-{history.iterations:09d}.ckpt"

@@ -17,6 +17,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import matplotlib.pyplot
 import minimax
 from minimax.training import checkpoint as ckpt
 from minimax import cli, runs
@@ -132,7 +133,11 @@ def test_eval_plot_and_list(reference, tmp_path, capsys) -> None:
     assert f"checkpoint at iteration {ITERATIONS} of {ITERATIONS}" in text and "w1 " in text and "generator_loss" in text
     assert cli.main(["plot", str(reference), "--output", str(tmp_path / "c.png")]) == 0
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert capsys.readouterr().out.strip() == str(tmp_path / "c.png")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == str(tmp_path / "c.png")
+    assert lines[1] == f"{tmp_path / 'c-game.png'} (the game at iteration {ITERATIONS}, average of iterates)"
+    picture = matplotlib.pyplot.imread(tmp_path / "c-game.png")
+    assert picture.shape[:2] == (480, 640)  # the env's frame: the generated histogram over the target
     assert cli.main(["list", "--json"]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert set(listing["tasks"]) >= {f"minimax/{k}" for k in {**minimax.envs.registration.TASKS, **minimax.envs.registration.GAMES}}
@@ -277,7 +282,7 @@ def test_a_lost_run_json_and_a_run_started_from_python(tmp_path, capsys) -> None
     assert cli.main(["resume", str(tmp_path / "a"), "-n", "6", "--no-progress"]) == 0  # the spec is in each checkpoint
     assert "run.json is missing; using the run spec saved in checkpoint-000000004.ckpt" in capsys.readouterr().err
     assert ckpt.load_latest(tmp_path / "a").iteration == 6
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=8, batch_size=32, schedule="alternating:k=3")
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=8, batch_size=32, schedule="alternating:k=3")
     minimax.train(env, {p: agents.make("sgd", lr=0.01) for p in minimax.PLAYERS}, 3, seed=5, progress=False,
                   checkpoint_dir=tmp_path / "b")  # fmt: skip
     spec = json.loads((tmp_path / "b" / "run.json").read_text())

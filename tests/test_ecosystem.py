@@ -20,7 +20,7 @@ def sgd_step(observation: dict) -> torch.Tensor:
 @pytest.mark.parametrize("schedule, expected", [("simultaneous", True), ("alternating", False),
                                                 ("alternating:k=5", False)])
 def test_is_parallelizable_only_where_a_parallel_step_is_the_same_game(schedule: str, expected: bool) -> None:
-    env = pettingzoo.make("aec", "minimax/DiracGAN-v0", schedule=schedule)
+    env = pettingzoo.make("aec", "minimax/DiracGAN-v0", view="torch", schedule=schedule)
     assert env.unwrapped.metadata["is_parallelizable"] is expected
     assert type(env.unwrapped).metadata["is_parallelizable"] is False  # the class default is the safe answer
     if not expected:  # PettingZoo's converter refuses, instead of silently playing the simultaneous game
@@ -29,8 +29,8 @@ def test_is_parallelizable_only_where_a_parallel_step_is_the_same_game(schedule:
 
 
 def test_aec_to_parallel_of_the_simultaneous_game_equals_the_parallel_env() -> None:
-    converted = aec_to_parallel(pettingzoo.make("aec", "minimax/DiracGAN-v0", schedule="simultaneous"))
-    native = pettingzoo.make("parallel", "minimax/DiracGAN-v0")
+    converted = aec_to_parallel(pettingzoo.make("aec", "minimax/DiracGAN-v0", view="torch", schedule="simultaneous"))
+    native = pettingzoo.make("parallel", "minimax/DiracGAN-v0", view="torch")
     states = []
     for env in (converted, native):
         observations, _ = env.reset(seed=3)
@@ -43,8 +43,8 @@ def test_aec_to_parallel_of_the_simultaneous_game_equals_the_parallel_env() -> N
 
 
 def test_train_accepts_pettingzoo_wrapped_envs() -> None:
-    plain = pettingzoo.make("parallel", "minimax/DiracGAN-v0")
-    wrapped = parallel_to_aec(pettingzoo.make("parallel", "minimax/DiracGAN-v0"))
+    plain = pettingzoo.make("parallel", "minimax/DiracGAN-v0", view="torch")
+    wrapped = parallel_to_aec(pettingzoo.make("parallel", "minimax/DiracGAN-v0", view="torch"))
     histories = [minimax.train(env, {p: agents.make("sgd", lr=LR) for p in minimax.PLAYERS}, 20, seed=1, progress=False)
                  for env in (plain, wrapped)]  # fmt: skip
     assert torch.equal(torch.as_tensor(histories[0]["value"]), torch.as_tensor(histories[1]["value"]))
@@ -93,13 +93,13 @@ def test_gymnasium_episodes_end_and_a_bounded_action_space_is_one_option_away() 
 
     from minimax.envs.registration import EPISODE_STEPS
 
-    env = gymnasium.make("minimax/DiracGAN-v0")
+    env = gymnasium.make("minimax/DiracGAN-v0", view="torch")
     assert env.spec.max_episode_steps == EPISODE_STEPS  # a TimeLimit, as Gymnasium's own envs have
-    short = gymnasium.make("minimax/DiracGAN-v0", max_episode_steps=3)
+    short = gymnasium.make("minimax/DiracGAN-v0", view="torch", max_episode_steps=3)
     short.reset(seed=0)
     flags = [short.step(torch.zeros(1, dtype=torch.float32))[3] for _ in range(3)]
     assert flags == [False, False, True]
-    bounded = minimax.to_numpy(gymnasium.make("minimax/DiracGAN-v0", action_scale=0.1))
+    bounded = minimax.to_numpy(gymnasium.make("minimax/DiracGAN-v0", view="torch", action_scale=0.1))
     space = bounded.action_space
     assert float(space.low.min()) == -1.0 and float(space.high.max()) == 1.0
     bounded.reset(seed=0)
@@ -108,4 +108,4 @@ def test_gymnasium_episodes_end_and_a_bounded_action_space_is_one_option_away() 
     after = float(bounded.unwrapped.game_env.game.parameters("generator")[0, 0])
     assert after - before == pytest.approx(0.1, abs=1e-6)
     with pytest.raises(ValueError, match="action_scale must be a finite number > 0"):
-        gymnasium.make("minimax/DiracGAN-v0", action_scale=-1)
+        gymnasium.make("minimax/DiracGAN-v0", view="torch", action_scale=-1)

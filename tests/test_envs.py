@@ -151,7 +151,7 @@ def test_truncation_after_max_steps(make_aec, make_parallel) -> None:
 
 
 def test_single_player_view_embeds_the_opponent() -> None:
-    env = gymnasium.make(ENV_ID, player="generator", opponent="adam", schedule="alternating:k=3", **SMALL)
+    env = gymnasium.make(ENV_ID, view="torch", player="generator", opponent="adam", schedule="alternating:k=3", **SMALL)
     obs, info = env.reset(seed=0)
     assert obs["step"].item() == 3.0  # the discriminator made its three moves first
     obs, reward, terminated, truncated, info = env.step(-1e-3 * obs["gradient"])
@@ -206,7 +206,7 @@ def test_bad_action_dtype(make_aec) -> None:
 )
 def test_bad_env_options(kwargs, error, message) -> None:
     with pytest.raises(error, match=message):
-        pettingzoo.make("aec", ENV_ID, **kwargs)
+        pettingzoo.make("aec", ENV_ID, view="torch", **kwargs)
 
 
 def test_bad_parallel_actions(make_parallel) -> None:
@@ -220,8 +220,8 @@ def test_unknown_agent_names() -> None:
     with pytest.raises(ValueError, match="unknown update rule 'adma'"):
         agents.make("adma")
     with pytest.raises(ValueError, match="unknown player 'critic'"):
-        gymnasium.make(ENV_ID, player="critic")
-    env = pettingzoo.make("aec", ENV_ID, **SMALL)
+        gymnasium.make(ENV_ID, view="torch", player="critic")
+    env = pettingzoo.make("aec", ENV_ID, view="torch", **SMALL)
     env.reset(seed=0)
     with pytest.raises(ValueError, match="unknown agent 'critic'"):
         env.observe("critic")

@@ -19,7 +19,7 @@ F0 = 0.5  # f'(0) for f(t) = log sigmoid(t)
 
 
 def dirac(loss: str = "minimax", kind: str = "parallel", **kwargs):
-    return pettingzoo.make(kind, "minimax/DiracGAN-v0", loss=loss, dtype="float64", **kwargs)
+    return pettingzoo.make(kind, "minimax/DiracGAN-v0", view="torch", loss=loss, dtype="float64", **kwargs)
 
 
 def field_at(env, seed: int = 0):
@@ -68,7 +68,7 @@ def test_jvp_vjp_and_hamiltonian_agree_with_the_matrix_away_from_equilibrium() -
 
 def test_bilinear_field_and_jacobian() -> None:
     A = [[1.0, 2.0], [0.0, 1.0]]
-    env = pettingzoo.make("parallel", "minimax/Bilinear-v0", A=A, x0=[1.0, -1.0], y0=[0.5, 2.0], dtype="float64")
+    env = pettingzoo.make("parallel", "minimax/Bilinear-v0", view="torch", A=A, x0=[1.0, -1.0], y0=[0.5, 2.0], dtype="float64")
     field = field_at(env)
     a = torch.tensor(A, dtype=torch.float64)
     x, y = torch.tensor([1.0, -1.0], dtype=torch.float64), torch.tensor([0.5, 2.0], dtype=torch.float64)
@@ -86,7 +86,7 @@ def sgd_pair(lr: float, momentum: float = 0.0) -> dict:
 
 
 def bilinear(kind: str = "parallel", **kwargs):
-    return lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", A=1.0, x0=2.0, y0=0.5, dtype="float64", **kwargs)
+    return lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", view="torch", A=1.0, x0=2.0, y0=0.5, dtype="float64", **kwargs)
 
 
 def test_update_operator_predicts_the_bilinear_anchors() -> None:
@@ -153,15 +153,15 @@ def test_joint_field_is_refused_in_the_aec_env_and_payoff_games_refuse_bad_input
     with pytest.raises(TypeError, match="Parallel env"):
         env.field()
     with pytest.raises(ValueError, match="x0 must have 2 entries"):
-        pettingzoo.make("parallel", "minimax/Bilinear-v0", A=[[1, 0], [0, 1]], x0=1.0, y0=[1.0, 1.0])
+        pettingzoo.make("parallel", "minimax/Bilinear-v0", view="torch", A=[[1, 0], [0, 1]], x0=1.0, y0=[1.0, 1.0])
     with pytest.raises(TypeError, match="payoff game takes no"):
-        pettingzoo.make("parallel", "minimax/Bilinear-v0", loss="minimax")
+        pettingzoo.make("parallel", "minimax/Bilinear-v0", view="torch", loss="minimax")
     with pytest.raises(ValueError, match="theta"):
         minimax.DiracGAN(theta=float("nan"))
 
 
 def test_best_response_gap_is_large_for_a_fresh_discriminator_and_leaves_the_game_alone() -> None:
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=8, batch_size=64)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=8, batch_size=64)
     env.reset(seed=0)
     before = {p: env.game.parameters(p).clone() for p in minimax.PLAYERS}
     state = env.game.noise_rngs[0].get_state()
@@ -173,12 +173,12 @@ def test_best_response_gap_is_large_for_a_fresh_discriminator_and_leaves_the_gam
 
 def test_saddle_gradient_noise_is_seeded() -> None:
     def grads(seed):
-        env = pettingzoo.make("parallel", "minimax/Saddle-v0", gradient_noise=1.0, dtype="float64")
+        env = pettingzoo.make("parallel", "minimax/Saddle-v0", view="torch", gradient_noise=1.0, dtype="float64")
         obs, _ = env.reset(seed=seed)
         return obs["generator"]["gradient"].clone()
 
     assert torch.equal(grads(1), grads(1)) and not torch.equal(grads(1), grads(2))
-    env = pettingzoo.make("parallel", "minimax/Saddle-v0", dtype="float64", x0=0.5, y0=2.0)
+    env = pettingzoo.make("parallel", "minimax/Saddle-v0", view="torch", dtype="float64", x0=0.5, y0=2.0)
     obs, _ = env.reset(seed=0)
     assert float(obs["generator"]["gradient"]) == pytest.approx(2 * 0.5 * (100 - 4))
     assert float(obs["discriminator"]["gradient"]) == pytest.approx(2 * 2.0 * (1 + 0.25))

@@ -40,7 +40,7 @@ def test_it_plays_a_game_checkpoints_resumes_bitwise_and_pickles(tmp_path) -> No
         return {p: agents.from_torch(torch.optim.Adam, lr=1e-3, betas=(0.5, 0.999)) for p in minimax.PLAYERS}
 
     def env():
-        return pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=8, batch_size=64)
+        return pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=8, batch_size=64)
 
     straight = env()
     minimax.train(straight, rules(), 30, seed=0, progress=False)

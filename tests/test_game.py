@@ -93,7 +93,7 @@ def test_rewards_are_minus_the_loss_and_minimax_is_zero_sum(make_aec) -> None:
 
 def test_rewards_at_equilibrium_value() -> None:
     """A discriminator with all-zero weights outputs D = 1/2: V = -log 4 exactly."""
-    env = minimax.make_aec(Normal1D, hidden=4)
+    env = minimax.make_aec(Normal1D, view="torch", hidden=4)
     env.reset(seed=0)
     env.game.parameters("discriminator").zero_()
     obs = env.observe("discriminator")
@@ -132,3 +132,17 @@ def test_r1_gradient_flows_into_discriminator_parameters() -> None:
 def test_bad_loss_specs(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_loss(spec)
+
+
+def test_networks_are_drawn_as_torch_manual_seed_draws_them_on_the_cpu() -> None:
+    """build_players seeds the CPU generator alone (no lazy accelerator seeding per game): the same weights, bitwise."""
+    from minimax.core.game import build_players
+    from minimax.tasks import Ring8
+
+    task = Ring8()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(2**40 + 7)
+        expected = [task.build_discriminator(), task.build_generator()]
+    built = build_players(task, 2**40 + 7)
+    for want, got in zip(expected, (built["discriminator"], built["generator"])):
+        assert all(torch.equal(a, b) for a, b in zip(want.state_dict().values(), got.state_dict().values()))

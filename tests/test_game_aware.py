@@ -58,11 +58,11 @@ def assert_close(actual, expected, rtol, atol) -> None:
 
 def bilinear_env(**kwargs):
     options = {"A": 1.0, "x0": 2.0, "y0": 0.5, "dtype": "float64", **kwargs}
-    return pettingzoo.make("parallel", "minimax/Bilinear-v0", **options)
+    return pettingzoo.make("parallel", "minimax/Bilinear-v0", view="torch", **options)
 
 
 def dirac_env(loss="minimax", theta=1.0, psi=1.0):
-    return pettingzoo.make("parallel", "minimax/DiracGAN-v0", theta=theta, psi=psi, loss=loss, dtype="float64")
+    return pettingzoo.make("parallel", "minimax/DiracGAN-v0", view="torch", theta=theta, psi=psi, loss=loss, dtype="float64")
 
 
 def point(env) -> dict[str, torch.Tensor]:
@@ -555,7 +555,7 @@ def test_optimistic_rules_run_batched(name: str) -> None:
 
 @pytest.mark.parametrize("name", ["optimistic", "optimistic-adam"])
 def test_optimistic_rules_play_the_aec_env(name: str) -> None:
-    env = pettingzoo.make("aec", "minimax/Bilinear-v0", A=1.0, x0=2.0, y0=0.5, dtype="float64")
+    env = pettingzoo.make("aec", "minimax/Bilinear-v0", view="torch", A=1.0, x0=2.0, y0=0.5, dtype="float64")
     history = minimax.train(env, agents.make(name, lr=0.05), 20, progress=False)
     assert history.iterations == 20 and not history.terminated
 
@@ -597,7 +597,7 @@ def test_joint_rules_refuse_what_they_cannot_do() -> None:
         rule.act(observations[D], env.field())
     with pytest.raises(TypeError, match="joint field"):
         rule.act(observations)
-    aec = pettingzoo.make("aec", "minimax/Bilinear-v0", A=1.0, x0=2.0, y0=0.5, dtype="float64")
+    aec = pettingzoo.make("aec", "minimax/Bilinear-v0", view="torch", A=1.0, x0=2.0, y0=0.5, dtype="float64")
     with pytest.raises(TypeError, match="Parallel env"):
         minimax.train(aec, agents.make("consensus", lr=0.1), 5, progress=False)
     with pytest.raises(TypeError, match="cannot act for one player"):  # given as one player's rule

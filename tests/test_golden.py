@@ -22,6 +22,11 @@ DATA = Path(__file__).parent / "data"
 META = json.loads((DATA / "golden.json").read_text())
 SAMPLES = np.load(DATA / "golden.npz", allow_pickle=False)
 SAME_MACHINE = META["machine"] == golden_runs.machine()
+# Runs whose cross-machine drift is not a few ulps. Adam moves each parameter by about lr per step whatever the
+# gradient's size, so a gradient component of round-off size (a maxout tie, BatchNorm over 20 points) can move by up
+# to lr in either direction on a CPU with other vector kernels (seen: AVX2 against the AVX-512 recording, 13 of 146
+# generator values off by up to 6e-4 with lr = 1e-3). The tolerance there is twice the step size.
+CROSS_MACHINE_ATOL = {"grid25-bn-maxout": 2e-3}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +49,8 @@ def test_run_reproduces_its_golden_values(run: str, played: dict[str, np.ndarray
         if SAME_MACHINE:
             assert golden_runs.digest(value) == META["digests"][key], f"{key} is not bitwise the recorded value"
         else:
-            np.testing.assert_allclose(golden_runs.sample(value), SAMPLES[key], rtol=1e-4, atol=1e-6,
+            atol = CROSS_MACHINE_ATOL.get(run, 1e-6)
+            np.testing.assert_allclose(golden_runs.sample(value), SAMPLES[key], rtol=1e-4, atol=atol,
                                        equal_nan=True, err_msg=f"{key} (tolerance check: another machine)")  # fmt: skip
 
 

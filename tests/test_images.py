@@ -78,7 +78,7 @@ def test_report_preset_and_split_schedule() -> None:
 
 def test_split_turns_see_half_batches_and_their_own_loss_terms() -> None:
     """Turn 1: -mean log D(x) on 4 real images; turn 2: -mean log(1 - D(G(z))) on 4 fakes made in eval mode."""
-    env = pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), schedule="alternating:k=1,split=true",
+    env = pettingzoo.make("aec", "minimax/MNIST-v0", view="torch", images=pixels(), schedule="alternating:k=1,split=true",
                           loss="non-saturating", fake_mode="eval", **TINY)
     env.reset(seed=3)
     game = env.game
@@ -105,7 +105,7 @@ def test_split_turns_see_half_batches_and_their_own_loss_terms() -> None:
 
 @pytest.mark.parametrize("mode, changes", [("eval", False), ("train", True)])
 def test_fake_mode_decides_whether_discriminator_turns_touch_batchnorm(mode: str, changes: bool) -> None:
-    env = pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), fake_mode=mode, **TINY)
+    env = pettingzoo.make("aec", "minimax/MNIST-v0", view="torch", images=pixels(), fake_mode=mode, **TINY)
     env.reset(seed=0)
     generator = env.game.networks["generator"].template.module
     bn = next(m for m in generator if isinstance(m, torch.nn.BatchNorm1d))
@@ -118,7 +118,7 @@ def test_fake_mode_decides_whether_discriminator_turns_touch_batchnorm(mode: str
 def test_observing_a_player_who_is_not_moving_changes_nothing() -> None:
     """Looking at the generator on a discriminator turn leaves BatchNorm statistics, hence the run, as they were."""
     def trajectory(peek: bool) -> torch.Tensor:
-        env = pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), fake_mode="eval",
+        env = pettingzoo.make("aec", "minimax/MNIST-v0", view="torch", images=pixels(), fake_mode="eval",
                               schedule="alternating:k=1,split=true", **TINY)
         env.reset(seed=1)
         for _ in range(9):
@@ -132,7 +132,7 @@ def test_observing_a_player_who_is_not_moving_changes_nothing() -> None:
 
 
 def test_report_training_loop_runs_and_records() -> None:
-    env = minimax.make_aec(minimax.MNIST, images=pixels(), schedule="alternating:k=1,split=true",
+    env = minimax.make_aec(minimax.MNIST, view="torch", images=pixels(), schedule="alternating:k=1,split=true",
                            loss="non-saturating", fake_mode="eval", **TINY)
     import agents
 
@@ -143,7 +143,7 @@ def test_report_training_loop_runs_and_records() -> None:
 
 
 def test_pettingzoo_api_test_on_tiny_mnist() -> None:
-    env = minimax.to_numpy(pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), max_steps=60,
+    env = minimax.to_numpy(pettingzoo.make("aec", "minimax/MNIST-v0", view="torch", images=pixels(), max_steps=60,
                                            schedule="alternating:k=1,split=true", **TINY))
     api_test(env, num_cycles=50)
 
@@ -158,12 +158,12 @@ def test_bad_input_is_refused_clearly() -> None:
     with pytest.raises(ValueError, match="init"):
         minimax.MNIST(images=pixels(), init="he")
     with pytest.raises(ValueError, match="fake_mode"):
-        pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), fake_mode="predict", **TINY)
+        pettingzoo.make("aec", "minimax/MNIST-v0", view="torch", images=pixels(), fake_mode="predict", **TINY)
     with pytest.raises(ValueError, match="split"):
         minimax.make_schedule("alternating:split=maybe")
     with pytest.raises(ValueError, match="half batch"):
         minimax.Schedule(("discriminator", "generator"), simultaneous=True, parts=("real", "both"))
-    env = pettingzoo.make("aec", "minimax/MNIST-v0", images=pixels(), **TINY)
+    env = pettingzoo.make("aec", "minimax/MNIST-v0", view="torch", images=pixels(), **TINY)
     env.reset(seed=0)
 
     class Unsplittable(LossFamily):

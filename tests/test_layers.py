@@ -1,7 +1,7 @@
 """The package's import graph: no circles, and every import goes down the layers (never back up).
 
 Layers, bottom to top: ``agents`` (update rules: imports nothing from minimax), then minimax's
-``utils`` -> ``core`` -> ``datasets`` -> ``tasks`` -> ``envs`` -> ``training`` -> ``eval`` -> ``runs``
+``utils`` -> ``core`` -> ``render`` -> ``datasets`` -> ``tasks`` -> ``envs`` -> ``training`` -> ``eval`` -> ``runs``
 -> ``sweep`` -> ``cli``; the package's face (``minimax/__init__.py``, ``_aliases.py``) is above all.
 Every import counts, also those inside functions.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ["agents", "minimax.utils", "minimax.core", "minimax.datasets", "minimax.tasks", "minimax.envs",
+LAYERS = ["agents", "minimax.utils", "minimax.core", "minimax.render", "minimax.datasets", "minimax.tasks", "minimax.envs",
           "minimax.training", "minimax.eval", "minimax.runs", "minimax.sweep", "minimax.cli"]  # fmt: skip
 FACE = {"minimax", "minimax._aliases"}  # the package's face: above every layer
 
@@ -126,7 +126,7 @@ def test_agents_imports_nothing_from_minimax() -> None:
     assert not [f"{a} -> {b}" for a, t in graph.items() if a.startswith("agents") for b in t if b.startswith("minimax")]
 
 
-@pytest.mark.parametrize("folder", ["utils", "core", "datasets", "tasks", "envs", "training", "eval"])
+@pytest.mark.parametrize("folder", ["utils", "core", "render", "datasets", "tasks", "envs", "training", "eval"])
 def test_each_layer_is_a_folder_of_modules(folder: str) -> None:
     assert (ROOT / "minimax" / folder / "__init__.py").is_file()
     assert [m for m in modules() if m.startswith(f"minimax.{folder}.")]

@@ -96,7 +96,7 @@ def test_batch_size_must_be_a_multiple_of_pack() -> None:
     with pytest.raises(ValueError, match=r"batch_size \(100\) must be a multiple of pack \(3\)"):
         Grid25(pack=3)
     with pytest.raises(ValueError, match="multiple of pack"):
-        pettingzoo.make("aec", "minimax/Ring8-v0", pack=5, **TINY)
+        pettingzoo.make("aec", "minimax/Ring8-v0", view="torch", pack=5, **TINY)
     for bad in ({"std": 0.0}, {"pack": 0}, {"radius": -1.0}, {"hidden": 0}, {"noise": "cauchy"}):
         with pytest.raises(ValueError):
             Ring8(**bad)
@@ -116,7 +116,7 @@ def test_grid25_has_pacgans_networks_by_default() -> None:
 
 @pytest.mark.parametrize("loss", ["minimax", "non-saturating:r1=1", "wasserstein:gp=10"])
 def test_packed_game_evaluates_with_penalties(loss: str) -> None:
-    env = pettingzoo.make("aec", "minimax/Ring8-v0", loss=loss, pack=2, **TINY)
+    env = pettingzoo.make("aec", "minimax/Ring8-v0", view="torch", loss=loss, pack=2, **TINY)
     env.reset(seed=0)
     game = env.game
     batch = game.sample()
@@ -131,11 +131,11 @@ def test_packed_game_evaluates_with_penalties(loss: str) -> None:
 
 
 def test_ring8_trains_in_the_aec_and_parallel_envs() -> None:
-    env = pettingzoo.make("aec", "minimax/Ring8-v0", schedule="alternating:k=2", pack=2, **TINY)
+    env = pettingzoo.make("aec", "minimax/Ring8-v0", view="torch", schedule="alternating:k=2", pack=2, **TINY)
     history = minimax.train(env, agents.make("adam", lr=1e-3), 5, seed=0, progress=False)
     assert history.iterations == 5 and history.moves.tolist() == [15]
     assert env.game.generate(7).shape == (1, 7, 2)
-    par = pettingzoo.make("parallel", "minimax/Grid25-v0", hidden=8, d_hidden=8, batch_size=10, pack=2)
+    par = pettingzoo.make("parallel", "minimax/Grid25-v0", view="torch", hidden=8, d_hidden=8, batch_size=10, pack=2)
     history = minimax.train(par, agents.make("consensus", lr=1e-3, gamma=1.0), 3, seed=0, progress=False)
     assert history.iterations == 3 and np.isfinite(history["value"]).all()
 
@@ -143,12 +143,12 @@ def test_ring8_trains_in_the_aec_and_parallel_envs() -> None:
 def test_registered_ids_pass_the_pettingzoo_api_tests() -> None:
     for env_id in ("minimax/Ring8-v0", "minimax/Grid25-v0"):
         assert env_id in pettingzoo.aec_registry and env_id in pettingzoo.parallel_registry
-    api_test(minimax.to_numpy(pettingzoo.make("aec", "minimax/Ring8-v0", max_steps=120, pack=2, **TINY)),
+    api_test(minimax.to_numpy(pettingzoo.make("aec", "minimax/Ring8-v0", view="torch", max_steps=120, pack=2, **TINY)),
              num_cycles=100)
     parallel_api_test(minimax.to_numpy(pettingzoo.make(
-        "parallel", "minimax/Grid25-v0", max_steps=60, hidden=4, d_hidden=4, batch_size=10)), num_cycles=50)
+        "parallel", "minimax/Grid25-v0", view="torch", max_steps=60, hidden=4, d_hidden=4, batch_size=10)), num_cycles=50)
     with pytest.raises(TypeError, match="unknown option"):
-        pettingzoo.make("aec", "minimax/Ring8-v0", packing=2)
+        pettingzoo.make("aec", "minimax/Ring8-v0", view="torch", packing=2)
 
 
 # ---- the mode metrics ------------------------------------------------------------------------------

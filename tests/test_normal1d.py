@@ -97,7 +97,7 @@ def _trained_discriminator_means(seed: int, generator_lr: float) -> tuple[float,
     import agents
     import minimax
 
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", loss="non-saturating", hidden=16, batch_size=128)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", loss="non-saturating", hidden=16, batch_size=128)
     rules = {"discriminator": agents.make("adam", lr=1e-3, betas=(0.5, 0.999)),
              "generator": agents.make("adam", lr=generator_lr, betas=(0.5, 0.999))}
     minimax.train(env, rules, 1500, seed=seed, progress=False)

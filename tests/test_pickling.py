@@ -61,12 +61,12 @@ def play(env, steps: int = 6) -> list[float]:
 
 @pytest.mark.parametrize("env_id", ["minimax/Normal1D-v0", "minimax/DiracGAN-v0", "minimax/Ring8-v0"])
 def test_envs_mid_game_pickle_and_play_on_identically(env_id: str) -> None:
-    env = pettingzoo.make("aec", env_id)
+    env = pettingzoo.make("aec", env_id, view="torch")
     env.reset(seed=4)
     play(env)
     clone = pickle.loads(pickle.dumps(env))
     assert play(env) == play(clone)
-    single = gymnasium.make(env_id)
+    single = gymnasium.make(env_id, view="torch")
     single.reset(seed=1)
     again = pickle.loads(pickle.dumps(single))
     action = torch.zeros(single.unwrapped.action_space.shape)

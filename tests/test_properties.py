@@ -21,7 +21,7 @@ schedules = st.builds(
 
 def play(schedule: str, seed: int, scales: list[float]) -> tuple[list[str], torch.Tensor, list[float]]:
     """Play len(scales) moves with actions scale * ones; return who moved, the final state, the rewards."""
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", schedule=schedule, **SMALL)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", schedule=schedule, **SMALL)
     env.reset(seed=seed)
     movers, rewards = [], []
     for scale in scales:
@@ -53,7 +53,7 @@ def test_any_schedule_moves_in_its_order_applies_actions_and_is_reproducible(sch
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), bad=st.sampled_from([float("nan"), float("inf"), -float("inf")]))
 def test_a_non_finite_action_always_ends_the_game_with_its_reason(seed, bad) -> None:
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", **SMALL)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", **SMALL)
     env.reset(seed=seed)
     agent = env.agent_selection
     env.step(torch.full((env.game.size(agent),), bad))
@@ -69,7 +69,7 @@ def resident_bytes() -> int:
 @pytest.mark.skipif(not __import__("os").path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
 def test_memory_stays_flat_over_a_long_run() -> None:
     """5,000 moves after a warm-up add no more than 8 MB of resident memory (nothing accumulates per step)."""
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", schedule="alternating:k=2", **SMALL)
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", schedule="alternating:k=2", **SMALL)
     env.reset(seed=0)
     rules = {p: __import__("agents").make("adam", lr=1e-3) for p in minimax.PLAYERS}
 

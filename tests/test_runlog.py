@@ -65,7 +65,7 @@ def test_missing_rows_are_rebuilt_from_the_history(tmp_path) -> None:
 
 
 def test_train_streams_one_row_per_iteration_equal_to_the_history(tmp_path) -> None:
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=8, batch_size=32, schedule="alternating:k=2")
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=8, batch_size=32, schedule="alternating:k=2")
     rules = {p: agents.make("adam", lr=1e-3) for p in minimax.PLAYERS}
     seen = []
     history = minimax.train(env, rules, 25, seed=0, progress=False, log=tmp_path, log_every=10,

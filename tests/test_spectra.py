@@ -68,7 +68,7 @@ def bilinear_env(a: torch.Tensor, schedule: str = "simultaneous"):
     n = a.shape[0]
     kind = "parallel" if schedule == "simultaneous" else "aec"
     options = {} if kind == "parallel" else {"schedule": schedule}
-    return lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", A=a.tolist(), x0=[0.3] * n, y0=[-0.2] * n,
+    return lambda: pettingzoo.make(kind, "minimax/Bilinear-v0", view="torch", A=a.tolist(), x0=[0.3] * n, y0=[-0.2] * n,
                                    dtype="float64", **options)  # fmt: skip
 
 
@@ -95,7 +95,7 @@ def test_update_operator_spectrum_equals_the_dense_operators_leading_eigenvalues
 
 
 def test_jacobian_spectrum_of_a_neural_game_equals_the_dense_jacobians() -> None:
-    env = pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=6, batch_size=128, dtype="float64")
+    env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=6, batch_size=128, dtype="float64")
     env.reset(seed=0)
     field = JointField(env.game, env.game.sample(), squeeze=True)
     dense = field.jacobian()

@@ -113,7 +113,7 @@ def test_sampling_is_deterministic_given_the_stream_and_modes_match_the_labels()
     assert task.sample_data(4, torch.Generator().manual_seed(0), CPU, torch.float64).dtype == torch.float64
 
     def first_batch(seed: int) -> torch.Tensor:
-        env = pettingzoo.make("aec", "minimax/StackedMNIST-v0", images=images, labels=labels, **TINY)
+        env = pettingzoo.make("aec", "minimax/StackedMNIST-v0", view="torch", images=images, labels=labels, **TINY)
         env.reset(seed=seed)
         (batch,) = env.match.batches.values()
         return batch.real[0]
@@ -139,7 +139,7 @@ def test_bad_task_input_is_refused_clearly(tmp_path) -> None:
     with pytest.raises(ValueError, match="labels="):
         StackedMNIST(images=images).sample_with_modes(3, torch.Generator())
     with pytest.raises(TypeError, match="unknown option"):
-        pettingzoo.make("aec", "minimax/StackedMNIST-v0", images=images, channels=2)
+        pettingzoo.make("aec", "minimax/StackedMNIST-v0", view="torch", images=images, channels=2)
     with pytest.raises(FileNotFoundError, match="nowhere"):
         StackedMNIST(root=tmp_path / "nowhere", download=False)
 
@@ -157,7 +157,7 @@ def test_loads_labels_from_idx_files_and_says_which_split(tmp_path) -> None:
 
 def test_pettingzoo_api_test_on_tiny_stacked_mnist() -> None:
     images, labels = indexed(40)
-    env = minimax.to_numpy(pettingzoo.make("aec", "minimax/StackedMNIST-v0", images=images, labels=labels,
+    env = minimax.to_numpy(pettingzoo.make("aec", "minimax/StackedMNIST-v0", view="torch", images=images, labels=labels,
                                            max_steps=20, **TINY))  # fmt: skip
     api_test(env, num_cycles=10)
 

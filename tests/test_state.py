@@ -24,11 +24,11 @@ SMALL = {"hidden": 6, "batch_size": 16}
 
 
 def aec(schedule="alternating:k=2,split=true", loss="ns:r1=1,noise=0.1"):
-    return pettingzoo.make("aec", "minimax/Normal1D-v0", schedule=schedule, loss=loss, train_size=64, **SMALL)
+    return pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", schedule=schedule, loss=loss, train_size=64, **SMALL)
 
 
 def parallel():
-    return pettingzoo.make("parallel", "minimax/Normal1D-v0", loss="wasserstein:gp=1", **SMALL)
+    return pettingzoo.make("parallel", "minimax/Normal1D-v0", view="torch", loss="wasserstein:gp=1", **SMALL)
 
 
 def vector():
@@ -41,7 +41,7 @@ def payoff_vector():
 
 
 def single():
-    return gymnasium.make("minimax/Normal1D-v0", player="generator", opponent="adam", loss="ns:noise=0.1", **SMALL)
+    return gymnasium.make("minimax/Normal1D-v0", view="torch", player="generator", opponent="adam", loss="ns:noise=0.1", **SMALL)
 
 
 def play_aec(env, rules, steps):
@@ -184,7 +184,7 @@ def test_load_state_dict_refuses_a_state_that_does_not_fit_and_changes_nothing()
     play_aec(env, rules_for("players"), 3)
     before = snapshot(env)
     good = env.state_dict()
-    other = pettingzoo.make("aec", "minimax/Normal1D-v0", schedule="alternating:k=2,split=true", loss="ns:r1=1,noise=0.1",
+    other = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", schedule="alternating:k=2,split=true", loss="ns:r1=1,noise=0.1",
                             train_size=64, hidden=7, batch_size=16)  # fmt: skip
     other.reset(seed=0)
     play_aec(other, rules_for("players"), 3)

@@ -151,7 +151,7 @@ def test_payoff_games_in_lockstep_equal_lone_ones() -> None:
     rule = agents.make("momentum", lr=per_game([0.1, 0.2, 0.3], dtype=F64), momentum=-0.3)
     vhist = minimax.train(VectorGameEnv(vector, "alternating:k=1"), rule, 20, seed=[0, 1, 2], progress=False)
     for i, lr in enumerate([0.1, 0.2, 0.3]):
-        env = pettingzoo.make("aec", "minimax/Bilinear-v0", A=[[1.0, 2.0], [0.5, -1.0]], x0=[1.0, -1.0], y0=[0.5, 2.0],
+        env = pettingzoo.make("aec", "minimax/Bilinear-v0", view="torch", A=[[1.0, 2.0], [0.5, -1.0]], x0=[1.0, -1.0], y0=[0.5, 2.0],
                               gradient_noise=0.1, dtype="float64")  # fmt: skip
         hist = minimax.train(env, {p: agents.make("momentum", lr=lr, momentum=-0.3) for p in minimax.PLAYERS}, 20,
                              seed=i, progress=False)  # fmt: skip
@@ -229,7 +229,7 @@ def test_a_diverging_game_stops_alone_and_the_others_go_on_untouched() -> None:
 
 
 def test_a_lone_and_a_vector_game_name_the_same_divergence_in_the_same_words() -> None:
-    lone = pettingzoo.make("aec", "minimax/Normal1D-v0", hidden=8, batch_size=16)
+    lone = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=8, batch_size=16)
     hist = minimax.train(lone, {p: agents.make("sgd", lr=1e38) for p in minimax.PLAYERS}, 10, seed=5, progress=False)
     vector = minimax.make_vector("minimax/Normal1D-v0", 2, hidden=8, batch_size=16)
     vhist = minimax.train(vector, agents.make("sgd", lr=per_game([1e-3, 1e38])), 10, seed=[1, 5], progress=False)

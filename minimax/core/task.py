@@ -92,5 +92,19 @@ class Task(ABC):
         return {"name": self.name, "batch_size": self.batch_size, "noise_dim": self.noise_dim}
 
 
+def symmetric_noise(prior: str, n: int, dim: int, rng: torch.Generator, device: torch.device,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:  # fmt: skip
+    """``n`` noise vectors ``(n, dim)`` from ``prior``: ``"normal"`` N(0, I) or ``"uniform"`` U(-1, 1)^dim."""
+    if prior == "uniform":
+        return 2 * torch.rand(n, dim, generator=rng, device=device, dtype=dtype) - 1
+    return torch.randn(n, dim, generator=rng, device=device, dtype=dtype)
+
+
+def draw_rows(data: torch.Tensor, n: int, rng: torch.Generator) -> torch.Tensor:
+    """``n`` rows of ``data`` drawn uniformly with replacement from ``rng`` (on the generator's device)."""
+    index = torch.randint(0, len(data), (n,), generator=rng, device=rng.device)
+    return data[index.to(data.device)]
+
+
 def _copy(value: Any) -> Any:
     return value.clone() if isinstance(value, torch.Tensor) else value

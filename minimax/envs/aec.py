@@ -12,7 +12,7 @@ from pettingzoo import AECEnv
 from minimax.core.match import Match
 from minimax.core.players import PLAYERS
 from minimax.core.schedules import Schedule
-from minimax.envs.base import GameView, check_action
+from minimax.envs.base import RENDER_FPS, RENDER_MODES, GameView, check_action
 
 
 def faithful_in_parallel(schedule: Schedule) -> bool:
@@ -40,7 +40,7 @@ class GameAECEnv(GameView, AECEnv):
 
     #: ``is_parallelizable`` is set per env: PettingZoo's ``aec_to_parallel`` steps every agent once per parallel step
     #: on the same state, which is this game only under a simultaneous schedule of one move per player per cycle.
-    metadata = {"name": "minimax_game_v0", "render_modes": [], "is_parallelizable": False}
+    metadata = {"name": "minimax_game_v0", "render_modes": RENDER_MODES, "render_fps": RENDER_FPS, "is_parallelizable": False}
     kind = "aec"
     CONFIG = (*GameView.CONFIG, "schedule", "metadata")
     STATE = {**GameView.STATE, "_dead_steps": "view"}
@@ -51,12 +51,10 @@ class GameAECEnv(GameView, AECEnv):
         schedule: str | Schedule = "alternating",
         max_steps: int | None = None,
         nonfinite_check_every: int = 1,
-        render_mode: None = None,
+        render_mode: str | None = None,
     ) -> None:
         super().__init__()
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None (no render modes yet), got {render_mode!r}")
-        self.render_mode = render_mode
+        self._setup_render(render_mode)
         match = Match(game, schedule)
         self.schedule = match.schedules[0]
         self.metadata = {**type(self).metadata, "is_parallelizable": faithful_in_parallel(self.schedule)}

@@ -28,7 +28,7 @@ values avoid a host sync per step, and the reason still names the first bad step
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium
 import numpy as np
@@ -39,6 +39,9 @@ from gymnasium.utils import seeding
 from minimax.core.match import Match
 from minimax.core.players import PLAYERS
 from minimax.utils.checks import check_int
+
+if TYPE_CHECKING:  # matplotlib is imported when an env first draws, not with minimax
+    from minimax.render import Renderer
 
 
 def observation_space(size: int) -> spaces.Dict:
@@ -83,8 +86,13 @@ class GameView:
     match: Match
     agents: list[str]
     CONFIG = ("game", "max_steps", "nonfinite_check_every", "observation_spaces", "action_spaces", "state_space",
-              "_zero", "render_mode")  # fmt: skip
+              "_zero", "render_mode", "_renderer")  # fmt: skip
     STATE = {"match": "match", "agents": "view", "steps": "view", "np_random": "view", "np_random_seed": "view"}
+
+    def _setup_render(self, render_mode: str | None) -> None:
+        """Check ``render_mode`` (None, ``"rgb_array"`` or ``"human"``, which needs a display)."""
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        self._renderer = None
 
     def _setup(self, match: Match, max_steps: int | None, nonfinite_check_every: int) -> None:
         if match.num_games != 1:
@@ -115,6 +123,11 @@ class GameView:
             self.np_random, self.np_random_seed = seeding.np_random(seed)
         self.match.reset([int(self.np_random.integers(0, 2**63 - 1))])
         self.steps = 0
+        if self.render_mode is not None:
+            self.renderer.clear()
+            self.renderer.record()
+            if self.render_mode == "human":
+                self.render()
 
     def _require_reset(self) -> None:
         if not self.match.started:
@@ -140,6 +153,10 @@ class GameView:
         self.steps += 1
         if self.steps % self.nonfinite_check_every == 0 or self.truncated:
             self.match.read_divergence()
+        if self.render_mode is not None:
+            self.renderer.record()
+            if self.render_mode == "human":
+                self.render()
 
     def field(self) -> Any:
         """The joint vector field on the current state and minibatch (simultaneous moves only)."""
@@ -189,9 +206,68 @@ class GameView:
     def close(self) -> None:
         """Nothing to release; present so wrappers can always call it."""
 
-    def render(self) -> None:
-        """No render modes yet (figures come from the benchmarks)."""
-        return None
+    @property
+    def renderer(self) -> Renderer:
+        """What draws this env's frames (made at first use: a matplotlib figure of its own)."""
+        if self._renderer is None:
+            from minimax.render import Renderer
+
+            self._renderer = Renderer(self.game, 0)
+        return self._renderer
+
+    def render(self) -> np.ndarray | None:
+        """The game as a picture (see :mod:`minimax.render`): an RGB array under ``render_mode="rgb_array"``; under
+        ``"human"`` the same picture in a matplotlib window (drawn at every step, as Gymnasium's envs do)."""
+        if self.render_mode is None:
+            gymnasium.logger.warn(f"{type(self).__name__}.render() was called without a render mode; give "
+                                  "render_mode='rgb_array' (or 'human') when making the env")  # fmt: skip
+            return None
+        self._require_reset()
+        if self.render_mode == "human" and not interactive_backend():  # warned at construction: nowhere to show it
+            return None
+        return show(self.renderer.frame(f"step {self.steps}"), self.render_mode, self.renderer)
+
+
+RENDER_MODES = ["human", "rgb_array"]
+RENDER_FPS = 30
+
+
+def check_render_mode(render_mode: Any, modes: list[str]) -> str | None:
+    """``render_mode`` if it is None or one of ``modes`` (``"human"`` where matplotlib cannot open a window warns)."""
+    if render_mode is not None and render_mode not in modes:
+        raise ValueError(f"render_mode must be None or one of {modes}, got {render_mode!r}")
+    if render_mode == "human" and not interactive_backend():
+        import matplotlib
+
+        gymnasium.logger.warn(f"render_mode='human' draws in a matplotlib window, but the backend is "
+                              f"{matplotlib.get_backend()!r}, which cannot open one (no display?): nothing is drawn; "
+                              "render_mode='rgb_array' returns them (e.g. for gymnasium.wrappers.RecordVideo)")
+    return render_mode
+
+
+def interactive_backend() -> bool:
+    """Whether matplotlib's backend can open windows."""
+    import matplotlib
+
+    backend = matplotlib.get_backend().lower()
+    return not (backend in {"agg", "pdf", "ps", "svg", "pgf", "cairo", "template"} or backend.startswith("module://"))
+
+
+def show(frame: np.ndarray, render_mode: str, owner: Renderer) -> np.ndarray | None:
+    """A frame as the render mode wants it: returned (``rgb_array``), or drawn in ``owner``'s window (``human``)."""
+    if render_mode == "rgb_array":
+        return frame
+    import matplotlib.pyplot as plt
+
+    window = owner.window
+    if window is None or not plt.fignum_exists(window[0].number):
+        figure = plt.figure(figsize=(frame.shape[1] / 100, frame.shape[0] / 100), dpi=100)
+        axes = figure.add_axes((0, 0, 1, 1))
+        axes.axis("off")
+        window = owner.window = (figure, axes.imshow(frame))
+    window[1].set_data(frame)
+    plt.pause(1 / RENDER_FPS)
+    return None
 
 
 def _keys(state: Any) -> Any:

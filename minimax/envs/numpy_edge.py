@@ -105,6 +105,12 @@ class NumpyParallelEnv(ParallelEnv):
     def unwrapped(self) -> GameParallelEnv:
         return self.env
 
+    def __getattr__(self, name: str) -> Any:
+        """The torch env's other attributes (``game``, ``match``, ``state_dict``, ...), as PettingZoo's wrappers do."""
+        if name.startswith("_") or name == "env":
+            raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+        return getattr(self.env, name)
+
     def observation_space(self, agent: str) -> gymnasium.Space:
         return self.env.observation_space(agent)
 
@@ -158,7 +164,10 @@ class NumpySingleEnv(gymnasium.Wrapper, gymnasium.utils.RecordConstructorArgs):
 
 
 def to_numpy(env: Any) -> Any:
-    """Wrap a minimax env (AEC, Parallel or single-player, possibly gymnasium-wrapped) in its numpy edge."""
+    """Wrap a minimax env (AEC, Parallel or single-player, possibly gymnasium-wrapped) in its numpy edge (an env
+    that already shows numpy, as ``pettingzoo.make`` and ``gymnasium.make`` return by default, comes back as is)."""
+    if _shows_numpy(env):
+        return env
     base = env.unwrapped if isinstance(env, (gymnasium.Env, AECEnv)) else env
     if isinstance(env, GameAECEnv) or (isinstance(env, AECEnv) and isinstance(base, GameAECEnv)):
         return NumpyAECEnv(env)
@@ -167,3 +176,16 @@ def to_numpy(env: Any) -> Any:
     if isinstance(env, gymnasium.Env) and isinstance(base, SinglePlayerEnv):
         return NumpySingleEnv(env)
     raise TypeError(f"to_numpy takes a minimax AEC, Parallel or single-player env, got {type(env).__name__}")
+
+
+def _shows_numpy(env: Any) -> bool:
+    """Whether ``env`` or a wrapper inside it is already a numpy edge."""
+    seen = env
+    for _ in range(32):
+        if isinstance(seen, (NumpyAECEnv, NumpyParallelEnv, NumpySingleEnv)):
+            return True
+        inner = seen.__dict__.get("env") if hasattr(seen, "__dict__") else None
+        if inner is None or inner is seen:
+            return False
+        seen = inner
+    return False

@@ -11,7 +11,7 @@ from pettingzoo import ParallelEnv
 
 from minimax.core.match import Match
 from minimax.core.players import PLAYERS
-from minimax.envs.base import GameView, check_action
+from minimax.envs.base import RENDER_FPS, RENDER_MODES, GameView, check_action
 
 Observations = dict[str, dict[str, torch.Tensor]]
 
@@ -25,7 +25,7 @@ class GameParallelEnv(GameView, ParallelEnv):
     joint moves. See :mod:`minimax.envs.base` for observations and rewards.
     """
 
-    metadata = {"name": "minimax_game_parallel_v0", "render_modes": []}
+    metadata = {"name": "minimax_game_parallel_v0", "render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
     kind = "parallel"
 
     def __init__(
@@ -33,11 +33,9 @@ class GameParallelEnv(GameView, ParallelEnv):
         game: Any,
         max_steps: int | None = None,
         nonfinite_check_every: int = 1,
-        render_mode: None = None,
+        render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None:
-            raise ValueError(f"render_mode must be None (no render modes yet), got {render_mode!r}")
-        self.render_mode = render_mode
+        self._setup_render(render_mode)
         self._setup(Match(game, "simultaneous", joint=True, moves_per_step=2), max_steps, nonfinite_check_every)
 
     def reset(

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from minimax.envs.aec import GameAECEnv
+from minimax.envs.base import RENDER_FPS, RENDER_MODES
 from minimax.utils.checks import check_choice
 from minimax.core.schedules import PLAYERS
 
@@ -25,7 +26,7 @@ class SinglePlayerEnv(gymnasium.Env):
     applied is ``action_scale * clip(action, -1, 1)``.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
     CONFIG = ("player", "other", "observation_space", "action_space", "render_mode", "spec", "action_scale")
     STATE = {"game_env": "game_env", "opponent": "opponent", "_done": "done", "_np_random": "np_random",
              "_np_random_seed": "np_random"}  # fmt: skip
@@ -52,7 +53,7 @@ class SinglePlayerEnv(gymnasium.Env):
                                  f"got {action_scale!r}")  # fmt: skip
             self.action_scale = float(action_scale)
             self.action_space = gymnasium.spaces.Box(-1.0, 1.0, shape=self.action_space.shape, dtype=np.float32)
-        self.render_mode = None
+        self.render_mode = env.render_mode  # the game env draws (every move, the opponent's too)
         self._done = True
 
     def reset(
@@ -115,6 +116,10 @@ class SinglePlayerEnv(gymnasium.Env):
         self.np_random = generator
         self._np_random_seed = state["np_random"].get("seed")
         self._done = state["done"]
+
+    def render(self) -> np.ndarray | None:
+        """The game env's picture (see :meth:`minimax.envs.base.GameView.render`)."""
+        return self.game_env.render()
 
     def close(self) -> None:
         self.game_env.close()

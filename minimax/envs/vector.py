@@ -38,18 +38,19 @@ from gymnasium.vector.utils import batch_space
 from minimax.core.match import Match, Tick, plan_ticks
 from minimax.core.players import PLAYERS
 from minimax.core.schedules import Schedule
-from minimax.envs.base import _numpy_generator, action_space, check_action, observation_space
+from minimax.envs.base import RENDER_FPS, _numpy_generator, action_space, check_action, check_render_mode, observation_space
 from minimax.utils.checks import check_int
 
 
 class VectorGameEnv:
     """N independent games of one task in lockstep, each with its own seed, schedule and loss family."""
 
-    metadata = {"name": "minimax_vector_v0", "render_modes": [], "autoreset_mode": None}
+    metadata = {"name": "minimax_vector_v0", "render_modes": ["rgb_array"], "render_fps": RENDER_FPS, "autoreset_mode": None}
     possible_agents: list[str] = list(PLAYERS)
     kind = "vector"
     CONFIG = ("game", "num_envs", "schedules", "ticks", "ticks_per_iteration", "max_iterations", "nonfinite_check_every",
-              "single_observation_spaces", "single_action_spaces", "observation_spaces", "action_spaces")  # fmt: skip
+              "single_observation_spaces", "single_action_spaces", "observation_spaces", "action_spaces",
+              "render_mode", "render_games", "_renderers")  # fmt: skip
     STATE = {"match": "match", "agents": "view", "steps": "view", "seeds": "view", "np_random": "view",
              "np_random_seed": "view"}  # fmt: skip
 
@@ -60,9 +61,13 @@ class VectorGameEnv:
         max_iterations: int | None = None,
         nonfinite_check_every: int = 1,
         joint: bool = False,
+        render_mode: str | None = None,
+        render_games: Sequence[int] | None = None,
     ) -> None:
         """``joint``: on a tick where both players move in every game (simultaneous schedules), evaluate them in
-        one forward/backward, as the Parallel env does (BatchNorm statistics then advance once per joint move)."""
+        one forward/backward, as the Parallel env does (BatchNorm statistics then advance once per joint move).
+        ``render_mode="rgb_array"``: ``render()`` returns one frame per game of ``render_games`` (all by default,
+        as Gymnasium's vector envs do; a frame costs about 0.1 s, so name a few games when N is large)."""
         if not hasattr(game, "num_games"):
             raise TypeError(f"game must be a minimax.Game (of N games) or a payoff game, got {game!r}")
         self.match = Match(game, schedule, joint=joint)
@@ -81,6 +86,16 @@ class VectorGameEnv:
         self.seeds: list[int] = []
         self.steps = 0
         self.np_random, self.np_random_seed = seeding.np_random(None)
+        self.render_mode = check_render_mode(render_mode, self.metadata["render_modes"])
+        games = range(self.num_envs) if render_games is None else render_games
+        self.render_games = [check_int("render_games", i, minimum=0) for i in games]
+        if any(i >= self.num_envs for i in self.render_games):
+            raise ValueError(f"render_games must name games in [0, {self.num_envs - 1}], got {list(render_games)}")
+        self._renderers = []
+        if render_mode is not None:
+            from minimax.render import Renderer  # matplotlib only when an env draws
+
+            self._renderers = [Renderer(game, i) for i in self.render_games]
 
     def observation_space(self, agent: str) -> gymnasium.Space:
         return self.observation_spaces[agent]
@@ -122,6 +137,9 @@ class VectorGameEnv:
         self.match.reset(game_seeds)
         self.agents = list(PLAYERS)
         self.steps = 0
+        for renderer in self._renderers:
+            renderer.clear()
+            renderer.record()
         return self.observations(), self.infos()
 
     def step(self, actions: dict[str, torch.Tensor]) -> tuple[Any, Any, Any, Any, Any]:
@@ -157,6 +175,18 @@ class VectorGameEnv:
         self.steps += 1
         if self.steps % self.nonfinite_check_every == 0 or self.truncated:
             self.match.read_divergence()
+        for renderer in self._renderers:
+            renderer.record()
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """One RGB frame per game of ``render_games`` (see :mod:`minimax.render`), or None without a render mode."""
+        if self.render_mode is None:
+            gymnasium.logger.warn("VectorGameEnv.render() was called without a render mode; give "
+                                  "render_mode='rgb_array' when making the env")  # fmt: skip
+            return None
+        if not self.match.started:
+            raise RuntimeError("the game has not started; call reset() first")
+        return tuple(r.frame(f"game {r.index} · iteration {self.match.iteration}") for r in self._renderers)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -12,10 +12,14 @@ moves them to gamma/2 +- sqrt(gamma^2/4 - f'(0)^2) (our sign convention, see
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
 from minimax.utils.checks import check_float, check_int
+from minimax.core.losses import Minimax, NonSaturating, Wasserstein
 from minimax.core.task import Task
 
 
@@ -75,6 +79,14 @@ class DiracGAN(Task):
 
     def describe(self) -> dict[str, object]:
         return {**super().describe(), "theta0": self.theta, "psi0": self.psi}
+
+    def portrait_field(self, loss: Any, extent: float) -> tuple[np.ndarray, ...] | None:
+        """The field the players follow under ``loss`` on a grid of the (theta, psi) plane, for the env's phase
+        portrait; None for a family without a closed form here (penalties, instance noise, hinge, least squares)."""
+        from minimax.render import panels
+
+        family = {Minimax: "minimax", NonSaturating: "non-saturating", Wasserstein: "wasserstein"}.get(type(loss))
+        return None if family is None else panels.dirac_field(extent, family=family)
 
 
 class Shift(nn.Module):

@@ -34,7 +34,7 @@ from torch import nn
 
 from minimax.datasets import ImageDataset, load_mnist
 from minimax.utils.checks import check_choice, check_float, check_int
-from minimax.core.task import Task
+from minimax.core.task import Task, draw_rows
 
 IMAGE_SHAPE = (1, 28, 28)
 INITS = ("keras", "torch")
@@ -183,9 +183,7 @@ class MNIST(Task):
     def sample_data(
         self, n: int, rng: torch.Generator, device: torch.device, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
-        data = self.scaled(device, dtype)
-        index = torch.randint(0, len(data), (n,), generator=rng, device=rng.device)
-        return data[index.to(data.device)]
+        return draw_rows(self.scaled(device, dtype), n, rng)
 
     def sample_noise(
         self, n: int, rng: torch.Generator, device: torch.device, dtype: torch.dtype = torch.float32

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from minimax.utils.checks import check_choice, check_float, check_int
-from minimax.core.task import Task
+from minimax.core.task import Task, symmetric_noise
 
 NOISE_PRIORS = ("normal", "uniform")
 
@@ -183,9 +183,7 @@ class GaussianMixture2D(Task):
     def sample_noise(
         self, n: int, rng: torch.Generator, device: torch.device, dtype: torch.dtype = torch.float32
     ) -> torch.Tensor:
-        if self.noise == "uniform":
-            return 2 * torch.rand(n, self.noise_dim, generator=rng, device=device, dtype=dtype) - 1
-        return torch.randn(n, self.noise_dim, generator=rng, device=device, dtype=dtype)
+        return symmetric_noise(self.noise, n, self.noise_dim, rng, device, dtype)
 
     def describe(self) -> dict[str, object]:
         return {

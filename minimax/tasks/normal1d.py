@@ -31,6 +31,7 @@ from torch import nn
 from minimax.utils.checks import check_choice, check_float, check_int
 from minimax.core.layers import Affine, Squeeze
 from minimax.core.task import Task
+from minimax.render.density import KernelDensity
 
 NOISE_PRIORS = ("uniform", "normal")
 DISCRIMINATORS = ("sample", "moments", "batch")
@@ -286,8 +287,15 @@ class Normal1D(Task):
         return 0.5 * (1 + torch.erf((x - self.mean) / (self.std * math.sqrt(2.0))))
 
     def density(self, x: np.ndarray) -> np.ndarray:
-        """The target's density (the normal's; for sample targets, the normal with their mean and std)."""
-        return np.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
+        """The target's density: the normal's, or for a target given as samples their own (a Gaussian KDE, built
+        once), so that a skewed or multimodal target is drawn as what it is."""
+        if self.samples is None:
+            return np.exp(-0.5 * ((x - self.mean) / self.std) ** 2) / (self.std * math.sqrt(2 * math.pi))
+        if getattr(self, "_kde", None) is None:
+            from minimax.render.density import KernelDensity  # numpy only; imported when first drawn
+
+            self._kde = KernelDensity(self.samples.numpy())
+        return self._kde(x)
 
     def describe(self) -> dict[str, object]:
         return {

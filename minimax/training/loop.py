@@ -306,6 +306,7 @@ def train(
     resume: bool = False,
     log: Any = None,
     log_every: int = 1,
+    image_every: int | None = None,
     run_spec: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
     stop: Callable[[], bool] | None = None,
@@ -338,6 +339,10 @@ def train(
     * ``log``: a :class:`minimax.training.runlog.RunLog` (or a directory to make one in) that
       receives one row per iteration (per game, for N games), every ``log_every`` iterations
       and before each checkpoint; on resume, rows after the checkpoint are dropped.
+      ``image_every``: also a picture of the game (game 0 of N) every that many iterations, at the
+      start and at the end (:class:`minimax.training.runlog.Pictures`: an image and a histogram of
+      generated samples in TensorBoard and W&B, the latest frame as ``frame.png``); drawn from its own
+      noise, it leaves training bitwise as it is, and costs nothing when off (None).
     * ``stop``: called after each iteration; when it returns True the run checkpoints
       and returns (``history.settings["stopped"]`` is True), e.g. on SIGTERM.
 
@@ -353,6 +358,11 @@ def train(
     callbacks = list(callbacks)
     keep_checkpoints = check_int("keep_checkpoints", keep_checkpoints, minimum=1)
     log_every = check_int("log_every", log_every, minimum=1)
+    if image_every is not None:
+        image_every = check_int("image_every", image_every, minimum=1)
+        if log is None:
+            raise ValueError(f"image_every={image_every} needs a log to draw into: pass log= (a run directory or a "
+                             "RunLog), or leave image_every out")  # fmt: skip
     if checkpoint_every is not None:
         checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
     directory = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -434,6 +444,7 @@ def train(
 
         log = RunLog(log)
     logged = first
+    pictures = None
     if log is not None:
         log.begin(first, snapshot(first) if first else None)
 
@@ -462,6 +473,12 @@ def train(
     try:
         if over or first >= iterations:
             return snapshot(first)
+        if image_every is not None:
+            from minimax.training.runlog import Pictures
+
+            pictures = Pictures(match.game, image_every)
+            if first == 0:
+                pictures.draw(0, log)  # the starting point
         disable = None if progress is None else not progress
         with torch.no_grad(), tqdm(total=iterations, initial=first, disable=disable, desc=description, leave=False) as bar:
             for i in range(first, iterations):
@@ -476,6 +493,8 @@ def train(
                 due = checkpoint_every is not None and done % checkpoint_every == 0
                 if log is not None and (final or due or done % log_every == 0):
                     flush_log(done)
+                if pictures is not None:
+                    pictures.after(done, final, log)
                 if directory is not None and (final or due):
                     save_checkpoint(done)
                 scheduled = done % callback_every == 0 if due_callbacks is None else done in due_callbacks
@@ -493,7 +512,7 @@ def train(
                 flush_log(done)  # what completed before an exception
             finally:
                 if own_log:
-                    log.close()
+                    log.close()  # a W&B run is finished, as failed when an exception is on its way out
                 else:
                     log.flush()
 
