@@ -94,6 +94,46 @@ def update_operator(
     return torch.stack(columns, dim=1)
 
 
+def update_operators(
+    make_env: Callable[[], Any], rules: Any, warmup: int = 2, seed: int = 0, epsilon: float = 1e-6
+) -> torch.Tensor:
+    """Each game's :func:`update_operator` at once, for a vector env of N independent linear games: ``(N, S, S)``.
+
+    The games do not interact, so perturbing coordinate j of every game in the same image gives column j of
+    every game's matrix: S + 1 images of the N-game cycle instead of N (S + 1) images of lone cycles. Every state
+    tensor (parameters, rule buffers) must hold one row per game; the order of a game's S coordinates is
+    :func:`update_operator`'s (both players' parameters, then the rules' buffers).
+    """
+    cycle = CycleMap(make_env, rules, warmup=warmup, seed=seed)
+    env = cycle.driver.env
+    n = env.match.game.num_games
+    tensors = [env.match.game.parameters(p) for p in PLAYERS] + _rule_states(rules)
+    if any(t.dim() == 0 or t.shape[0] != n for t in tensors):
+        raise ValueError(f"update_operators needs state tensors with one row per game ({n}); got shapes "
+                         f"{[tuple(t.shape) for t in tensors]}")  # fmt: skip
+    # index[g, j]: where coordinate j of game g lives in the flat state vector
+    blocks, offset = [], 0
+    for t in tensors:
+        width = t[0].numel()
+        blocks.append(offset + torch.arange(n).unsqueeze(1) * width + torch.arange(width))
+        offset += t.numel()
+    index = torch.cat(blocks, dim=1)
+    base = cycle.state
+    origin = cycle.image(base)[index]
+    columns = []
+    for j in range(index.shape[1]):
+        moved = base.clone()
+        moved[index[:, j]] += epsilon
+        columns.append((cycle.image(moved)[index] - origin) / epsilon)
+    cycle.rewind()
+    return torch.stack(columns, dim=2)
+
+
+def spectral_radii(matrices: torch.Tensor) -> torch.Tensor:
+    """max |eigenvalue| of each matrix of a batch ``(N, S, S)``: ``(N,)`` float64."""
+    return torch.linalg.eigvals(matrices.to(torch.float64)).abs().amax(dim=-1)
+
+
 class CycleMap:
     """One schedule cycle as a function of the state vector, from a fixed point of play.
 

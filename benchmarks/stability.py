@@ -1,0 +1,278 @@
+"""Stability maps: where in (step size, momentum) each schedule converges, cycles or diverges, measured against
+the update operator's prediction, cell by cell.
+
+Every cell of a grid over step size x momentum (heavy ball's beta, negative values included; or Adam's beta1) x
+schedule (simultaneous, alternating with k = 1, 2, 5 discriminator steps) x game (Dirac-GAN under the GAN loss,
+the bilinear game xy) is one game of the engine: all the cells of a (game, rule) run in lockstep in one vector
+env, each with its own schedule and hyper-parameters. Each cell is
+
+* *predicted* (heavy ball): the spectral radius rho of one iteration's update operator at the equilibrium,
+  including the momentum buffers (``minimax.eval.analysis.update_operators``: every cell's matrix from S + 1
+  images of the N-game cycle); rho < 1 - tol converges, rho > 1 + tol diverges, cycles in between;
+* *observed*: played for T iterations from a point near the equilibrium (1e-6 in every coordinate, float64,
+  so that the linearisation holds while it is measured); over the iterations t* before the distance d to the
+  equilibrium first exceeds 10^4 d_0 = 1e-2 (the linear regime; t* = T if it never does), the rate
+  rho_hat = (D_late / D_early)^(1 / (t* / 2)), D the largest d over iterations (t*/4, t*/2] and (3t*/4, t*]
+  (envelopes: the phase of a rotation cancels), gives the same three classes (leaving the linear regime in
+  fewer than 8 iterations, or going non-finite: diverges). A diverging Dirac-GAN cell may end on a bounded
+  orbit (the loss saturates): that is the nonlinear game, not its linearisation, and is not what is compared.
+
+A cell that disagrees is *at the grid's resolution* when a neighbouring cell (one step in step size or in
+momentum) is predicted as the cell was observed: the boundary then lies between the two. On these linear and
+linearised games every disagreement must be at resolution. Adam (beta1 from -0.9 to 0.9, beta2 = 0.999) has
+no linear prediction (its step divides by a running RMS); it is observed from the literature's start (1, 1).
+
+    python -m benchmarks.stability                       # 4 x 32 x 32 cells per (game, rule): 16,384 cells
+    python -m benchmarks.stability --lrs 12 --betas 12 --iterations 100    # a quick map
+
+Writes results/stability/ (or --out): results.md, results.json, stability.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
+
+import agents  # noqa: E402
+import minimax  # noqa: E402
+from benchmarks.reporting import atomic_write, machine, markdown_table, save_figure, save_json  # noqa: E402
+from minimax.eval.analysis import CONVERGED, CYCLES, DIVERGES, spectral_radii, update_operators  # noqa: E402
+
+CLASSES = (CONVERGED, CYCLES, DIVERGES)
+SCHEDULES = ("simultaneous", "alternating:k=1", "alternating:k=2", "alternating:k=5")
+#: game -> (env id, its options, the start-point option names)
+GAMES = {"Dirac-GAN": ("minimax/DiracGAN-v0", {"loss": "minimax"}, ("theta", "psi")),
+         "bilinear xy": ("minimax/Bilinear-v0", {"A": 1.0}, ("x0", "y0"))}  # fmt: skip
+RULES = ("momentum", "adam")
+NEAR = 1e-6  # the linear-regime start of the heavy-ball cells
+LINEAR = 1e4  # how far the distance to the equilibrium may grow (x d_0) while a rate is measured: 1e-6 -> 1e-2
+
+
+# ---- 1. Command line ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lrs", type=int, default=32, help="step sizes, log-spaced over --lr-range (default 32)")
+    p.add_argument("--lr-range", type=float, nargs=2, default=(0.01, 2.0), metavar=("LO", "HI"))
+    p.add_argument("--betas", type=int, default=32, help="momentum values, evenly over [-0.95, 0.95] (default 32)")
+    p.add_argument("--iterations", type=int, default=400, help="T, iterations per cell (default 400)")
+    p.add_argument("--tolerance", type=float, default=0.005, help="|rho - 1| below it is 'cycles' (default 0.005)")
+    p.add_argument("--games", nargs="+", choices=sorted(GAMES), default=sorted(GAMES))
+    p.add_argument("--rules", nargs="+", choices=RULES, default=list(RULES))
+    p.add_argument("--out", type=Path, default=Path("results/stability"))
+    args = p.parse_args(argv)
+    for name in ("lrs", "betas"):
+        if getattr(args, name) < 2:
+            p.error(f"--{name} must be at least 2, got {getattr(args, name)}")
+    if args.iterations < 8 or args.iterations % 4:
+        p.error(f"--iterations must be a multiple of 4, at least 8, got {args.iterations}")
+    if not 0 < args.lr_range[0] < args.lr_range[1]:
+        p.error(f"--lr-range must be 0 < LO < HI, got {args.lr_range}")
+    return args
+
+
+# ---- 2. One map: every cell of a (game, rule) in one vector env ----------------------------------
+
+
+@dataclass
+class Grid:
+    """The cells of one map, flattened schedule-major: cell i has schedule, lr and beta."""
+
+    lrs: np.ndarray
+    betas: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(SCHEDULES), len(self.betas), len(self.lrs)
+
+    def cells(self) -> tuple[list[str], list[float], list[float]]:
+        s, b, l = np.meshgrid(np.arange(len(SCHEDULES)), self.betas, self.lrs, indexing="ij")
+        return [SCHEDULES[i] for i in s.ravel()], l.ravel().tolist(), b.ravel().tolist()
+
+
+def rules_for(rule: str, lrs: list[float], betas: list[float]) -> dict[str, Any]:
+    per = lambda v: minimax.per_game(v, dtype=torch.float64)  # noqa: E731
+    if rule == "momentum":
+        return {p: agents.make("momentum", lr=per(lrs), momentum=per(betas)) for p in minimax.PLAYERS}
+    return {p: agents.make("adam", lr=per(lrs), betas=(per(betas), 0.999)) for p in minimax.PLAYERS}
+
+
+def make_env(game: str, schedules: list[str], start: float) -> Any:
+    env_id, options, start_names = GAMES[game]
+    return minimax.make_vector(env_id, len(schedules), schedule=schedules, dtype="float64", nonfinite_check_every=50,
+                               **options, **{name: start for name in start_names})  # fmt: skip
+
+
+def distance(env: Any) -> np.ndarray:
+    """Each game's distance to the equilibrium (0, 0), as float64 (inf where non-finite)."""
+    both = torch.cat([env.game.parameters(p) for p in minimax.PLAYERS], dim=1)
+    d = both.norm(dim=1).to("cpu", torch.float64).numpy()
+    return np.where(np.isfinite(d), d, np.inf)
+
+
+def classify(rate: np.ndarray, tolerance: float) -> np.ndarray:
+    return np.where(rate < 1 - tolerance, 0, np.where(rate > 1 + tolerance, 2, 1))
+
+
+def observe(game: str, rule: str, grid: Grid, iterations: int, tolerance: float) -> dict[str, np.ndarray]:
+    """Play every cell for ``iterations`` and measure its rate and class."""
+    schedules, lrs, betas = grid.cells()
+    start = NEAR if rule == "momentum" else 1.0
+    env = make_env(game, schedules, start)
+    d0 = np.sqrt(2) * start
+    seen: list[np.ndarray] = []
+    minimax.train(env, rules_for(rule, lrs, betas), iterations, seed=0, progress=False,
+                  callbacks=[lambda i, e, h: seen.append(distance(e))], callback_every=1)  # fmt: skip
+    d = np.stack(seen)  # (T, cells); a game that ended (diverged) keeps its frozen, non-finite state
+    end = d[-1]
+    # The linear regime: the iterations before d first exceeds LINEAR (a diverging cell then leaves it, and a
+    # nonlinear game such as Dirac-GAN may settle on a bounded orbit that the linearisation knows nothing of).
+    t = np.arange(1, iterations + 1)[:, None]
+    outside = d > LINEAR * d0
+    last = np.where(outside.any(0), outside.argmax(0), iterations)  # iterations inside, per cell
+    early = np.where((t > last / 4) & (t <= last / 2), d, -np.inf).max(0)  # envelopes: a rotation's phase cancels
+    late = np.where((t > 3 * last / 4) & (t <= last), d, -np.inf).max(0)
+    with np.errstate(all="ignore"):
+        rate = np.where(early > 0, (late / early) ** (1 / np.maximum(last / 2, 1)), 0.0)
+    rate = np.where(np.isfinite(rate) & (last >= 8), rate, np.where(last < 8, np.inf, rate))
+    classes = classify(rate, tolerance)
+    classes = np.where(np.isinf(rate), 2, np.where(end < 1e-12 * d0, 0, classes))
+    return {"rate": rate.reshape(grid.shape), "observed": classes.reshape(grid.shape)}
+
+
+def predict(game: str, grid: Grid, tolerance: float) -> dict[str, np.ndarray]:
+    """Every heavy-ball cell's spectral radius at the equilibrium, from the batched update operators."""
+    schedules, lrs, betas = grid.cells()
+    matrices = update_operators(lambda: make_env(game, schedules, 0.0), rules_for("momentum", lrs, betas))
+    radius = spectral_radii(matrices).numpy()
+    return {"radius": radius.reshape(grid.shape), "predicted": classify(radius, tolerance).reshape(grid.shape)}
+
+
+def at_resolution(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Cells whose observed class a neighbour (one step in lr or beta, same schedule) is predicted to have."""
+    near = np.zeros(observed.shape, dtype=bool)
+    for axis in (1, 2):
+        for shift in (1, -1):
+            neighbour = np.roll(predicted, shift, axis=axis)
+            edge = [slice(None)] * 3
+            edge[axis] = 0 if shift == 1 else -1
+            valid = np.ones(observed.shape, dtype=bool)
+            valid[tuple(edge)] = False  # np.roll wraps around: the far edge is no neighbour
+            near |= valid & (neighbour == observed)
+    return near
+
+
+def one_map(game: str, rule: str, grid: Grid, args: argparse.Namespace) -> dict[str, Any]:
+    start = time.perf_counter()
+    result: dict[str, Any] = {"game": game, "rule": rule, **observe(game, rule, grid, args.iterations, args.tolerance)}
+    result["observe_s"] = time.perf_counter() - start
+    if rule == "momentum":
+        begin = time.perf_counter()
+        result.update(predict(game, grid, args.tolerance))
+        result["predict_s"] = time.perf_counter() - begin
+        agree = result["observed"] == result["predicted"]
+        result["agree"] = agree
+        result["beyond_resolution"] = ~agree & ~at_resolution(result["observed"], result["predicted"])
+        finite = np.isfinite(result["rate"]) & (result["rate"] > 0)
+        result["rate_error"] = np.abs(result["rate"][finite] - result["radius"][finite])
+    return result
+
+
+# ---- 3. Tables and the figure -------------------------------------------------------------------
+
+
+def summary_rows(maps: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for m in maps:
+        for s, schedule in enumerate(SCHEDULES):
+            shares = [f"{(m['observed'][s] == c).mean():.0%}" for c in range(3)]
+            if "predicted" in m:
+                cells = m["observed"][s].size
+                agree = f"{int(m['agree'][s].sum())}/{cells}"
+                beyond = str(int(m["beyond_resolution"][s].sum()))
+                finite = np.isfinite(m["rate"][s]) & (m["rate"][s] > 0)
+                error = f"{np.median(np.abs(m['rate'][s][finite] - m['radius'][s][finite])):.1e}"
+            else:
+                agree, beyond, error = "no linear prediction", "-", "-"
+            rows.append([m["game"], m["rule"], schedule, *shares, agree, beyond, error])
+    return rows
+
+
+def plot(path: Path, maps: list[dict[str, Any]], grid: Grid) -> None:
+    """One panel per (game, rule) and schedule: observed classes, the predicted boundary rho = 1 over them."""
+    colours = ListedColormap(["#4c9a5b", "#e8c547", "#c8553d"])
+    fig, axes = plt.subplots(len(maps), len(SCHEDULES), figsize=(3.4 * len(SCHEDULES), 3.0 * len(maps)),
+                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
+    lx = np.log10(grid.lrs)
+    for row, m in zip(axes, maps):
+        for s, ax in enumerate(row):
+            ax.pcolormesh(lx, grid.betas, m["observed"][s], cmap=colours, vmin=-0.5, vmax=2.5, shading="nearest",
+                          rasterized=True)  # fmt: skip
+            if "radius" in m and (m["radius"][s] > 1).any() and (m["radius"][s] < 1).any():
+                ax.contour(lx, grid.betas, m["radius"][s], levels=[1.0], colors="k", linewidths=1.2)
+            title = f"{m['game']} · {m['rule']}\n{SCHEDULES[s]}"
+            if "agree" in m:
+                title += f" · agree {m['agree'][s].mean():.0%}"
+            ax.set_title(title, fontsize=8)
+        row[0].set_ylabel("beta1 (Adam)" if m["rule"] == "adam" else "momentum beta")
+    for ax in axes[-1]:
+        ax.set_xlabel("log10 step size")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(3)]
+    handles.append(plt.Line2D([], [], color="k", lw=1.2))
+    fig.legend(handles, [*CLASSES, "predicted ρ = 1"], loc="lower center", ncol=4, fontsize=9)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+# ---- 4. Main --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    grid = Grid(np.logspace(np.log10(args.lr_range[0]), np.log10(args.lr_range[1]), args.lrs),
+                np.linspace(-0.95, 0.95, args.betas))
+    begin = time.perf_counter()
+    maps = []
+    for game in args.games:
+        for rule in args.rules:
+            maps.append(one_map(game, rule, grid, args))
+            m = maps[-1]
+            print(f"{game} · {rule}: {m['observed'].size:,} cells, observed in {m['observe_s']:.1f} s"
+                  + (f", predicted in {m['predict_s']:.1f} s, {int(m['beyond_resolution'].sum())} disagreements "
+                     "beyond the grid's resolution" if "predicted" in m else ""), flush=True)  # fmt: skip
+    wall = time.perf_counter() - begin
+    cells = sum(m["observed"].size for m in maps)
+    header = ["game", "rule", "schedule", *CLASSES, "observed = predicted", "beyond resolution", "median |ρ̂ − ρ|"]
+    table = markdown_table(header, summary_rows(maps))
+    text = (f"# Stability maps\n\n{cells:,} cells ({len(maps)} maps of {len(SCHEDULES)} schedules x {args.betas} "
+            f"momenta x {args.lrs} step sizes), T = {args.iterations} iterations each, tolerance {args.tolerance}; "
+            f"{wall:.0f} s in all on {machine()}, one thread.\n\n{table}\n")  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "results.md", text.encode())
+    save_json(args.out / "results.json", {
+        "cells": cells, "wall_s": wall, "iterations": args.iterations, "tolerance": args.tolerance,
+        "lrs": grid.lrs, "betas": grid.betas, "schedules": SCHEDULES,
+        "maps": [{k: v for k, v in m.items() if k not in ("rate_error",)} for m in maps],
+    })  # fmt: skip
+    plot(args.out / "stability.png", maps, grid)
+    print(text)
+    print(f"wrote {args.out}/results.md, results.json, stability.png")
+    return {"maps": maps, "cells": cells, "wall_s": wall, "table": table}
+
+
+if __name__ == "__main__":
+    main()

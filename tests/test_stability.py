@@ -1,0 +1,70 @@
+"""Stability maps: batched update operators equal the lone ones, measured classes meet predicted ones at the grid's
+resolution, and the benchmark writes its table and figure."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pettingzoo
+import pytest
+import torch
+
+import agents
+import minimax
+from benchmarks import stability
+from minimax.eval.analysis import spectral_radii, spectral_radius, update_operator, update_operators
+
+SCHEDULES = ["simultaneous", "alternating:k=1", "alternating:k=3"]
+LRS, BETAS = [0.05, 0.2, 0.5], [-0.5, 0.3, 0.7]
+
+
+def test_batched_update_operators_equal_each_games_own() -> None:
+    per = lambda v: minimax.per_game(v, dtype=torch.float64)  # noqa: E731
+    vector = lambda: minimax.make_vector("minimax/DiracGAN-v0", 3, schedule=SCHEDULES, theta=0.0, psi=0.0,  # noqa: E731
+                                         dtype="float64")  # fmt: skip
+    batched = update_operators(vector, {p: agents.make("momentum", lr=per(LRS), momentum=per(BETAS))
+                                        for p in minimax.PLAYERS})  # fmt: skip
+    assert batched.shape == (3, 4, 4)  # both players' parameter, then both momentum buffers
+    for g, schedule in enumerate(SCHEDULES):
+        lone = update_operator(lambda: pettingzoo.make("aec", "minimax/DiracGAN-v0", view="torch", schedule=schedule,
+                                                       theta=0.0, psi=0.0, dtype="float64"),
+                               {p: agents.make("momentum", lr=LRS[g], momentum=BETAS[g]) for p in minimax.PLAYERS})
+        torch.testing.assert_close(batched[g], lone, rtol=0, atol=1e-9)
+        assert spectral_radii(batched[g : g + 1])[0].item() == pytest.approx(spectral_radius(lone), abs=1e-9)
+
+
+@pytest.mark.parametrize("game", sorted(stability.GAMES))
+def test_the_observed_map_meets_the_predicted_one_at_the_grids_resolution(game: str) -> None:
+    args = stability.parse_args(["--lrs", "6", "--betas", "6", "--iterations", "400"])
+    grid = stability.Grid(np.logspace(-2, np.log10(2), 6), np.linspace(-0.95, 0.95, 6))
+    result = stability.one_map(game, "momentum", grid, args)
+    assert result["observed"].shape == (4, 6, 6)
+    assert not result["beyond_resolution"].any()
+    assert result["agree"].mean() > 0.9
+    assert len(set(result["observed"].ravel().tolist())) == 3  # the map holds all three classes
+    assert np.median(result["rate_error"]) < 1e-3  # the measured rate is the predicted radius
+
+
+def test_the_resolution_check_sees_a_misplaced_cell() -> None:
+    predicted = np.zeros((1, 4, 4), dtype=int)
+    predicted[0, :, 2:] = 2
+    observed = predicted.copy()
+    observed[0, 1, 1] = 2  # next to the boundary: at resolution
+    observed[0, 0, 0] = 2  # far from it: beyond
+    near = stability.at_resolution(observed, predicted)
+    assert near[0, 1, 1] and not near[0, 0, 0]
+    observed[0, 3, 3] = 0  # np.roll would wrap to column 0 (predicted 0): the edge has no such neighbour
+    assert not stability.at_resolution(observed, predicted)[0, 3, 3]
+
+
+def test_the_benchmark_writes_its_table_and_figure(tmp_path, capsys) -> None:
+    out = stability.main(["--lrs", "3", "--betas", "3", "--iterations", "40", "--games", "bilinear xy",
+                          "--out", str(tmp_path)])  # fmt: skip
+    assert out["cells"] == 2 * 4 * 3 * 3
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["cells"] == out["cells"] and len(saved["maps"]) == 2
+    assert "no linear prediction" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "stability.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(SystemExit):
+        stability.parse_args(["--iterations", "10"])
