@@ -41,6 +41,7 @@ JSONL = "metrics.jsonl"
 CSV = "metrics.csv"
 TENSORBOARD = "tensorboard"
 FRAME = "frame.png"  # the latest picture of the game (image_every)
+NOTES = "notes.jsonl"  # what a callback says of the run as it goes (a live verdict), one JSON line each
 WANDB_RUN = "wandb-run.json"  # the W&B run's id: a resumed run continues it
 WANDB_OWNED = ("dir", "id", "resume", "reinit")  # wandb.init options minimax sets itself
 
@@ -317,6 +318,22 @@ class RunLog:
         if not self._frame_recorded:
             manifest.record(self.directory, FRAME)
             self._frame_recorded = True
+
+    def note(self, iteration: int, fields: Mapping[str, Any]) -> None:
+        """Words about the run at ``iteration`` (``{"verdict": "cycling", "why": "..."}``): a line of ``notes.jsonl``
+        (flushed: a killed run keeps it), text in TensorBoard (tag ``notes/<key>``) and the same in W&B."""
+        row = {"iteration": int(iteration), **{str(k): str(v) for k, v in fields.items()}}
+        path = self.directory / NOTES
+        first = not path.exists()
+        with open(path, "a") as file:
+            file.write(json.dumps(row) + "\n")
+        if first:
+            manifest.record(self.directory, NOTES)
+        if self._tb is not None:
+            for key, value in fields.items():
+                self._tb.add_text(f"notes/{key}", str(value), int(iteration))
+        if self._wandb is not None:
+            self._wandb.log({"iteration": int(iteration), **{f"notes/{k}": str(v) for k, v in fields.items()}})
 
     def flush(self) -> None:
         for f in (self._jsonl, self._csv):

@@ -1,0 +1,156 @@
+"""The live verdict against labelled runs: how often it is right, and how early it decides.
+
+``minimax.eval.live.LiveVerdict`` watches a run without knowing its equilibrium. Here it watches runs whose
+answer is known:
+
+* every line of the convergence atlas (``benchmarks.convergence``: Dirac-GAN, bilinear games, the linear WGAN,
+  the toy saddle, each rule and schedule the literature names), labelled by the atlas's own verdict (the
+  distance to the known equilibrium over the run: converges / cycles / diverges);
+* Normal1D runs whose final metrics decide (several seeds each): a generator whose samples spread less than
+  10% of the target's has *collapsed*, a non-finite run *diverged*, and one whose W1 to the target ends below a
+  quarter of the start's and within 1.5x of its best *converged*; runs that none of these describe (a W1 that
+  fell and rose again) are left unlabelled, and their verdicts are shown but not scored.
+
+For each run: the verdict at the end, whether it is the label, and when it was decided (the first iteration
+from which it stayed the final verdict, as a fraction of the run).
+
+    python -m benchmarks.verdict                # about a minute on one thread
+
+Writes results/verdict/ (or --out): results.md, results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pettingzoo
+import torch
+
+import agents
+import minimax
+from benchmarks import convergence
+from benchmarks.reporting import atomic_write, machine, markdown_table, save_json
+from minimax.eval.analysis import CONVERGED, CYCLES, DIVERGES
+from minimax.eval.live import COLLAPSING, CONVERGING, CYCLING, DIVERGING, LiveVerdict
+from minimax.eval.metrics import wasserstein1_to_normal
+
+LABELS = {CONVERGED: CONVERGING, CYCLES: CYCLING, DIVERGES: DIVERGING}
+SNAPSHOTS = 60  # callbacks per run: the verdict's window is a third of them
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seeds", type=int, default=3, help="seeds per Normal1D configuration (default 3)")
+    p.add_argument("--iterations", type=int, default=1500, help="Normal1D iterations (default 1500)")
+    p.add_argument("--out", type=Path, default=Path("results/verdict"))
+    return p.parse_args(argv)
+
+
+def watched(env: Any, rules: Any, iterations: int, seed: int) -> LiveVerdict:
+    """Play ``iterations`` with a live verdict called SNAPSHOTS times (and at the end)."""
+    live = LiveVerdict(window=SNAPSHOTS // 3)
+    minimax.train(env, rules, iterations, seed=seed, progress=False, callbacks=[live],
+                  callback_every=max(1, iterations // SNAPSHOTS))  # fmt: skip
+    return live
+
+
+def atlas_runs() -> list[dict[str, Any]]:
+    rows = []
+    for case in convergence.atlas():
+        label = LABELS[convergence.run_case(case, None)["observed"]]
+        live = watched(case.make_env(), case.rules(), case.steps, seed=0)
+        rows.append({"set": "atlas", "run": f"{case.game} · {case.label}", "label": label, "verdict": live.verdict,
+                     "why": live.why, "decided": _fraction(live, case.steps)})  # fmt: skip
+    return rows
+
+
+#: Normal1D configurations chosen to land in each class (labels still come from each run's final metrics).
+NEURAL = {
+    "adam 1e-3 · k=2 · non-saturating R1 · normal noise": (
+        {"schedule": "alternating:k=2", "loss": "non-saturating:r1=1", "noise": "normal"},
+        lambda: agents.make("adam", lr=1e-3, betas=(0.5, 0.999))),
+    "adam 1e-3 · k=5 · non-saturating": ({"schedule": "alternating:k=5", "loss": "non-saturating"},
+                                         lambda: agents.make("adam", lr=1e-3, betas=(0.5, 0.999))),
+    "adam 1e-2 · minimax loss": ({"schedule": "alternating:k=1", "loss": "minimax"},
+                                 lambda: agents.make("adam", lr=1e-2, betas=(0.5, 0.999))),
+    "sgd 1e4 · simultaneous": ({"schedule": "simultaneous", "loss": "minimax"}, lambda: agents.make("sgd", lr=1e4)),
+}
+
+
+def neural_label(env: Any, start_w1: float, w1_curve: list[float], diverged: bool) -> str | None:
+    task = env.game.task
+    if diverged:
+        return DIVERGING
+    drawn = env.game.generate(4000, torch.Generator().manual_seed(0))[0].reshape(-1)
+    if not torch.isfinite(drawn).all():
+        return DIVERGING
+    if float(drawn.std()) < 0.1 * task.std:
+        return COLLAPSING
+    if w1_curve[-1] < 0.25 * start_w1 and w1_curve[-1] <= 1.5 * min(w1_curve):
+        return CONVERGING
+    return None
+
+
+def neural_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = []
+    for name, (options, rule) in NEURAL.items():
+        for seed in range(args.seeds):
+            env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", hidden=16, batch_size=128, **options)
+            env.reset(seed=seed)
+            task = env.game.task
+            w1 = lambda: float(wasserstein1_to_normal(env.game.generate(4000, torch.Generator().manual_seed(0)),  # noqa: E731
+                                                      task.mean, task.std))  # fmt: skip
+            start = w1()
+            curve: list[float] = []
+            live = LiveVerdict(window=SNAPSHOTS // 3)
+
+            def both(i: int, e: Any, h: Any) -> None:
+                live(i, e, h)
+                curve.append(w1() if np.isfinite(live.snapshots[-1]).all() else np.inf)
+
+            history = minimax.train(env, {p: rule() for p in minimax.PLAYERS}, args.iterations, seed=seed,
+                                    progress=False, callbacks=[both], callback_every=args.iterations // SNAPSHOTS)
+            label = neural_label(env, start, curve, bool(history.terminated.any()))
+            rows.append({"set": "Normal1D", "run": f"{name} · seed {seed}", "label": label, "verdict": live.verdict,
+                         "why": live.why, "decided": _fraction(live, args.iterations)})  # fmt: skip
+    return rows
+
+
+def _fraction(live: LiveVerdict, iterations: int) -> float | None:
+    at = live.decided_at()
+    return None if at is None else at / iterations
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    torch.set_num_threads(1)
+    begin = time.perf_counter()
+    rows = atlas_runs() + neural_runs(args)
+    wall = time.perf_counter() - begin
+    labelled = [r for r in rows if r["label"] is not None]
+    summary = []
+    for group in ("atlas", "Normal1D"):
+        mine = [r for r in labelled if r["set"] == group]
+        right = [r for r in mine if r["verdict"] == r["label"]]
+        when = [r["decided"] for r in right if r["decided"] is not None]
+        summary.append([group, str(len(mine)), f"{len(right)}/{len(mine)}" if mine else "-",
+                        f"{np.median(when):.0%}" if when else "-"])  # fmt: skip
+    table = markdown_table(["runs", "labelled", "verdict = label", "median decision (fraction of the run)"], summary)
+    detail = markdown_table(["set", "run", "label", "live verdict", "why", "decided at"],
+                            [[r["set"], r["run"], r["label"] or "unlabelled", r["verdict"], r["why"],
+                              "-" if r["decided"] is None else f"{r['decided']:.0%}"] for r in rows])  # fmt: skip
+    text = (f"# The live verdict against labelled runs\n\n{len(rows)} runs ({len(labelled)} labelled), {wall:.0f} s on "
+            f"{machine()}, one thread.\n\n{table}\n\n{detail}\n")  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write(args.out / "results.md", text.encode())
+    save_json(args.out / "results.json", {"rows": rows, "wall_s": wall})
+    print(text)
+    return {"rows": rows, "table": table}
+
+
+if __name__ == "__main__":
+    main()
