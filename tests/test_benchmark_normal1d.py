@@ -96,3 +96,19 @@ def test_the_main_job_runs_the_recipe_beside_the_grid_and_says_which_reached_the
     with pytest.raises(ValueError, match="do not divide into 7 epochs"):
         normal1d.grid(normal1d.parse_args(["--recipe-iterations", "10", "--recipe-epochs", "7", "--recipe-batch", "5"]))
     assert normal1d.grid(normal1d.parse_args(["--preset", "2018"]))[-1].is_recipe is False  # a preset runs alone
+
+
+def test_the_floor_of_a_sample_target_is_the_mean_of_many_draws() -> None:
+    import numpy as np
+
+    from benchmarks import normal1d
+
+    heavy = np.random.default_rng(0).standard_t(3, 20_000)
+    config = normal1d.Config("alternating:k=1", "adam", {"lr": 1e-3}, "non-saturating", {"samples": heavy, "hidden": 4}, 10)
+    floors = normal1d.floor(config, 2000, seeds=3)
+    assert len(floors["w1"]) == normal1d.SAMPLE_FLOOR_DRAWS
+    spread = np.std(floors["w1"])
+    assert np.std(floors["w1"]) / np.sqrt(len(floors["w1"])) < 0.2 * np.mean(floors["w1"])  # a stable mean
+    assert spread > 0  # the draws differ
+    normal = normal1d.Config("alternating:k=1", "adam", {"lr": 1e-3}, "non-saturating", {"hidden": 4}, 10)
+    assert len(normal1d.floor(normal, 2000, seeds=3)["w1"]) == 3  # a normal target: one draw per seed, as before

@@ -130,7 +130,7 @@ def test_an_n_game_run_killed_with_sigkill_resumes_bitwise(tmp_path) -> None:
     script = tmp_path / "n_games.py"
     script.write_text(N_GAMES_SCRIPT)
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    iterations = 3000
+    iterations = 1500  # the kill lands between the first checkpoint (500) and the end
     subprocess.run([sys.executable, str(script), str(clean), str(iterations), "500"], check=True, cwd=ROOT)
     process = subprocess.Popen([sys.executable, str(script), str(killed), str(iterations), "500"], cwd=ROOT)
     deadline = time.time() + 120
