@@ -20,6 +20,10 @@ Keyword arguments are split between the task (its constructor's parameters, e.g.
 ``precision``, ``execution``) and the env (``schedule``, ``max_steps``, ``max_cycles``,
 ``nonfinite_check_every``; ``max_iterations`` for N games). One function builds the game for
 every kind of env, lone or N games.
+
+Your own data and networks get an id of your choosing with :func:`register_task`
+(``minimax.register_task("myorg/Swiss-v0", data=X, generator=G, discriminator=D)``): the same
+three registries, and :func:`make_vector`, then know it.
 """
 
 from __future__ import annotations
