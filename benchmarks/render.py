@@ -28,8 +28,9 @@ from minimax.utils.files import atomic_write
 
 # ---- 1. The two runs ------------------------------------------------------------------------------
 
-#: The 1D run: the report's task under the main job's recipe (normal noise, R1, two D steps, EMA is left out: the
-#: frames show the live generator), short enough to draw in a minute.
+#: The 1D run: the report's task with the main job's noise, penalty and schedule (normal noise, R1, two D steps), a
+#: smaller batch, a constant step and no averaging (the frames show the live generator): short enough to draw in
+#: a minute.
 NORMAL1D = {"env": "minimax/Normal1D-v0", "kind": "aec", "iterations": 1500,
             "options": {"noise": "normal", "batch_size": 256, "schedule": "alternating:k=2", "loss": "non-saturating:r1=1"},
             "rule": lambda: agents.make("adam", lr=2e-3, betas=(0.5, 0.999))}  # fmt: skip

@@ -45,7 +45,7 @@ def test_every_env_renders_a_frame_that_changes_as_the_game_moves(case: str) -> 
     later = env.render()
     assert later.shape == first.shape
     assert (later != first).any(), f"{case}: the frame did not change after 12 moves"
-    assert len(first.reshape(-1, 3)[::97].tolist()) and len(np.unique(first.reshape(-1, 3), axis=0)) > 10  # a picture
+    assert len(np.unique(first.reshape(-1, 3), axis=0)) > 10  # a picture, not a blank frame
 
 
 def test_the_portrait_draws_the_trajectory_so_far() -> None:
