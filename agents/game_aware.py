@@ -190,22 +190,36 @@ class Extragradient(GameAwareRule):
 
     Two field evaluations per step. On f = x y it contracts by |1 - lr^2 -+ i lr| =
     sqrt(1 - lr^2 + lr^4) per step where simultaneous descent grows by sqrt(1 + lr^2).
+
+    ``samples="independent"`` evaluates the second step on a fresh minibatch (the
+    stochastic mirror-prox of Juditsky et al. 2011), which diverges on a stochastic
+    bilinear game where both steps on one minibatch (the default) converge (Chavdarova
+    et al. 2019; Mishchenko et al. 2020).
     """
 
-    def __init__(self, lr: Rate, extrapolation_lr: Optional[Rate] = None) -> None:
+    SAMPLES = ("same", "independent")
+
+    def __init__(self, lr: Rate, extrapolation_lr: Optional[Rate] = None, samples: str = "same") -> None:
         owner = type(self).__name__
         self.lr = _rates(owner, "lr", lr)
         self.extrapolation_lr = (
             self.lr if extrapolation_lr is None else _rates(owner, "extrapolation_lr", extrapolation_lr)
         )
-        super().__init__({"lr": lr, "extrapolation_lr": extrapolation_lr})
+        if samples not in self.SAMPLES:
+            raise ValueError(f"{owner}: samples must be one of {list(self.SAMPLES)}, got {samples!r}")
+        self.samples = samples
+        options: dict[str, Any] = {"lr": lr, "extrapolation_lr": extrapolation_lr}
+        if samples != "same":
+            options["samples"] = samples
+        super().__init__(options)
 
     def act(self, observations: Mapping[str, Mapping[str, Tensor]], field: Any = None) -> Vector:
         theta = self._parameters(observations, field)
         with torch.no_grad():
             xi = field(theta)
             half = {p: theta[p] - self.extrapolation_lr[p] * xi[p] for p in PLAYERS}
-            xi_half = field(half)
+            second = field.resampled() if self.samples == "independent" else field
+            xi_half = second(half)
             return {p: -self.lr[p] * xi_half[p] for p in PLAYERS}
 
 

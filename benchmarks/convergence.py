@@ -1,18 +1,20 @@
 """The convergence atlas: which update rules and schedules converge on games whose answer is known.
 
 For every line of ../shared/ANCHORS.md on Dirac-GAN, bilinear games, the linear WGAN and
-the toy saddle, and every rule/schedule it names: the *predicted* behaviour (the spectral
+the toy saddle, and its newer claims (Adam's beta1 and beta2, alternating against simultaneous
+updates, stochastic extragradient), and every rule/schedule it names: the *predicted* behaviour (the spectral
 radius of the update operator, computed by linearising one schedule cycle including the
 rules' buffers: minimax.eval.analysis.update_operator), the *observed* behaviour (a run from
 the literature's start point: distance to the equilibrium, verdict converges / cycles /
 diverges), the literature's verdict, and whether the three agree.
 
-    python -m benchmarks.convergence            # the atlas and its figures (about a minute on 2 cores)
+    python -m benchmarks.convergence            # the atlas and its figures (about 3 minutes on one core)
     python -m benchmarks.convergence --neural   # then the game-aware rules on Normal1D (short runs)
     python -m benchmarks.convergence --mnist 1000   # and on MNIST-v0 ($MINIMAX_MNIST_DIR; CGD takes most of an hour)
 
 Writes results/convergence/ (or --out): results.md, results.json, dirac_portraits.png,
-bilinear_trajectories.png, spectral_radius.png (and neural.md with --neural, mnist.md with --mnist).
+bilinear_trajectories.png, spectral_radius.png, newer_lines.png (and neural.md with --neural, mnist.md with
+--mnist).
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class Case:
     equilibrium: dict[str, list[float]] = field(default_factory=lambda: {"discriminator": [0.0], "generator": [0.0]})
     linear: bool = True  # linear game and rules: the spectral radius is a prediction
     average: bool = False  # judge the uniform average of the iterates instead of the last one
+    radius_of: Callable[[], float] | None = None  # a closed-form rate instead of the update operator's radius
+    faster_than: str | None = None  # the claim is a comparison: this line's observed rate beats that line's (same game)
 
     @property
     def kind(self) -> str:
@@ -114,6 +118,28 @@ XY = "min_x max_y xy (Gidel et al. 2019, negative momentum)"
 THETA_PHI = "theta phi from (2, 0.5) (Gidel et al. 2019, VI view)"
 ALPHA = "alpha x y, step 0.2 (Schaefer & Anandkumar 2019)"
 WGAN = "linear WGAN, v = (3, 4) (Daskalakis et al. 2018)"
+ADAM_ROLES = "Adam's beta1 and beta2 in zero-sum games (Feng, Ou & Wang 2026)"
+ALTERNATING = "alternating against simultaneous GDA (Lee, Cho & Yun 2024)"
+SEG = "stochastic extragradient (Chavdarova et al. 2019; Mishchenko et al. 2020)"
+
+#: The strongly monotone game of the newer lines: f = x y + (mu/2) x^2 - (mu/2) y^2, mu = 0.1, from (1, 1).
+STRONGLY_MONOTONE = {"A": 1.0, "x0": 1.0, "y0": 1.0, "a": 0.1, "b": 0.1}
+#: The stochastic bilinear game: f = (1/d) sum_i d x_i y_i, one term per turn, d = 10, from all ones.
+SEG_DIM, SEG_STEP = 10, 0.05
+
+
+def seg_rate(samples: str, h: float = SEG_STEP, d: int = SEG_DIM) -> float:
+    """Root-mean-square growth per iteration of the stochastic bilinear game's distance to (0, 0), in closed form.
+
+    Each iteration one coordinate pair (x_j, y_j) moves, with step h d. Its squared norm grows by 1 + (hd)^2
+    under a plain simultaneous step and by 1 - (hd)^2 + (hd)^4 under an extragradient step whose extrapolation
+    saw the same term. Independent terms at the two steps (mirror-prox) coincide with probability 1/d only:
+    E|z'|^2 = (1 + h^2 (d - 2) + h^4 d^2) E|z|^2, above 1 for every h once d >= 2. One term for both steps:
+    1 - h^2 d + h^4 d^3, below 1 for h d < 1. Plain simultaneous steps: 1 + h^2 d.
+    """
+    growth = {"independent": 1 + h**2 * (d - 2) + h**4 * d**2, "same": 1 - h**2 * d + h**4 * d**3,
+              "simultaneous": 1 + h**2 * d}[samples]  # fmt: skip
+    return math.sqrt(growth)
 
 
 def atlas() -> list[Case]:
@@ -193,6 +219,53 @@ def atlas() -> list[Case]:
         Case(WGAN, "linear WGAN", "optimistic GD (mirror descent)", "minimax/LinearWGAN-v0", wgan,
              pair("optimistic", lr=0.1), CONVERGED, steps=1000, equilibrium=wgan_eq),
     ]
+    cases += newer_lines()
+    return cases
+
+
+def newer_lines() -> list[Case]:
+    """ANCHORS' newer claims. Adam's lines are observed only (its step divides by a running RMS: no linear
+    prediction); the comparison lines (``faster_than``) are judged by the observed rate per iteration."""
+    xy, sm = {"A": 1.0, "x0": 1.0, "y0": 1.0}, STRONGLY_MONOTONE
+    adam = lambda lr, b1, b2=0.999: pair("adam", lr=lr, betas=(b1, b2))  # noqa: E731
+    smooth = "μ = 0.1 (x y + μ/2 (x² − y²))"
+    cases = [Case(ADAM_ROLES, "xy", f"simultaneous Adam (lr 0.1, β₁ {b1:g})", "minimax/Bilinear-v0", xy, adam(0.1, b1),
+                  DIVERGES, steps=2000, linear=False) for b1 in (0.9, 0.5, 0.0)]  # fmt: skip
+    cases.append(Case(ADAM_ROLES, "xy", "simultaneous Adam (lr 0.01, β₁ 0)", "minimax/Bilinear-v0", xy, adam(0.01, 0.0),
+                      DIVERGES, steps=20000, linear=False))  # fmt: skip
+    for lr in (0.01, 0.1):
+        for b1, than in ((0.9, None), (0.5, 0.9), (0.0, 0.5)):
+            cases.append(Case(ADAM_ROLES, smooth, f"Adam (lr {lr:g}, β₁ {b1:g})", "minimax/Bilinear-v0", sm, adam(lr, b1),
+                              "faster as β₁ falls" if than is not None else "—", steps=3000, linear=False,
+                              faster_than=None if than is None else f"Adam (lr {lr:g}, β₁ {than:g})"))  # fmt: skip
+    cases += [
+        Case(ADAM_ROLES, smooth, "Adam (lr 0.05, β₁ 0.5, β₂ 0.999)", "minimax/Bilinear-v0", sm, adam(0.05, 0.5, 0.999),
+             "—", steps=3000, linear=False),
+        Case(ADAM_ROLES, smooth, "Adam (lr 0.05, β₁ 0.5, β₂ 0.9)", "minimax/Bilinear-v0", sm, adam(0.05, 0.5, 0.9),
+             "faster with the smaller β₂", steps=3000, linear=False, faster_than="Adam (lr 0.05, β₁ 0.5, β₂ 0.999)"),
+    ]
+    for h, steps in ((0.1, 2000), (0.5, 500)):
+        sim = f"simultaneous GDA (h {h:g})"
+        cases += [
+            Case(ALTERNATING, smooth, sim, "minimax/Bilinear-v0", sm, pair("sgd", lr=h), "—", steps=steps),
+            Case(ALTERNATING, smooth, f"alternating GDA (h {h:g})", "minimax/Bilinear-v0", {**sm, "schedule": "alternating"},
+                 pair("sgd", lr=h), "faster than simultaneous", steps=steps, faster_than=sim),
+        ]  # fmt: skip
+    d = SEG_DIM
+    ones = {"A": np.eye(d).tolist(), "x0": [1.0] * d, "y0": [1.0] * d}
+    zeros = {"discriminator": [0.0] * d, "generator": [0.0] * d}
+    game = f"stochastic xy, d = {d}"
+    cases += [
+        Case(SEG, game, "extragradient on the mean game (no sampling)", "minimax/Bilinear-v0", ones,
+             joint("extragradient", lr=SEG_STEP), CONVERGED, steps=5000, equilibrium=zeros),
+        Case(SEG, game, "stochastic extragradient, a fresh term at each step (mirror-prox)", "minimax/Bilinear-v0",
+             {**ones, "sampled": True}, joint("extragradient", lr=SEG_STEP, samples="independent"), DIVERGES, steps=1000,
+             equilibrium=zeros, radius_of=lambda: seg_rate("independent")),
+        Case(SEG, game, "stochastic extragradient, one term for both steps", "minimax/Bilinear-v0", {**ones, "sampled": True},
+             joint("extragradient", lr=SEG_STEP), CONVERGED, steps=1000, equilibrium=zeros, radius_of=lambda: seg_rate("same")),
+        Case(SEG, game, "stochastic simultaneous GD", "minimax/Bilinear-v0", {**ones, "sampled": True},
+             pair("sgd", lr=SEG_STEP), DIVERGES, steps=1000, equilibrium=zeros, radius_of=lambda: seg_rate("simultaneous")),
+    ]  # fmt: skip
     return cases
 
 
@@ -202,7 +275,9 @@ def atlas() -> list[Case]:
 def run_case(case: Case, steps: int | None) -> dict[str, Any]:
     steps = steps or case.steps
     radius = None
-    if case.linear or case.equilibrium_options is not None:
+    if case.radius_of is not None:
+        radius = case.radius_of()
+    elif case.linear or case.equilibrium_options is not None:
         make = (lambda: case.make_env(at_equilibrium=True)) if case.equilibrium_options is not None else case.make_env
         radius = spectral_radius(update_operator(make, case.rules()))
     env = case.make_env()
@@ -223,16 +298,32 @@ def run_case(case: Case, steps: int | None) -> dict[str, Any]:
     observed = verdict(distances)
     predicted = predicted_verdict(radius) if radius is not None else None
     literature = case.literature
-    agrees_literature = (literature == "—" or observed == literature
+    agrees_literature = (literature == "—" or observed == literature or case.faster_than is not None
                          or (literature == "does not converge" and observed != CONVERGED)
                          or (literature.startswith("loses") and observed != CONVERGED))  # fmt: skip
+    final = float(distances[-1])
+    rate = (final / float(distances[0])) ** (1 / steps) if np.isfinite(final) else math.inf
     return {
         "anchor": case.anchor, "game": case.game, "rule": case.label, "steps": steps, "radius": radius,
-        "predicted": predicted, "observed": observed, "literature": literature,
-        "final_distance": float(distances[-1]), "start_distance": float(distances[0]),
+        "predicted": predicted, "observed": observed, "literature": literature, "rate": rate,
+        "faster_than": case.faster_than, "final_distance": final, "start_distance": float(distances[0]),
         "agrees": agrees_literature and (predicted is None or not case.linear or predicted == observed),
         "trajectory": trajectory, "distances": distances, "reason": history.reason,
     }
+
+
+def judge_comparisons(results: list[dict]) -> None:
+    """Lines whose claim is a comparison (``faster_than``): their observed rate per iteration must beat the other
+    line's, and so must their predicted rate where both have one."""
+    by_line = {(r["game"], r["rule"]): r for r in results}
+    for r in results:
+        if r["faster_than"] is None:
+            continue
+        other = by_line.get((r["game"], r["faster_than"]))
+        if other is None:
+            raise KeyError(f"{r['game']}: {r['rule']!r} is compared with {r['faster_than']!r}, which is not a line")
+        predicted_faster = r["radius"] is None or other["radius"] is None or r["radius"] < other["radius"]
+        r["agrees"] = r["agrees"] and r["rate"] < other["rate"] and predicted_faster
 
 
 # ---- 4. Figures ------------------------------------------------------------------------------------
@@ -260,7 +351,7 @@ def plot_dirac_portraits(path: Path, results: list[dict]) -> None:
 
 def plot_bilinear(path: Path, results: list[dict]) -> None:
     """Trajectories on x y and theta phi, and the distance to the equilibrium over iterations."""
-    chosen = [r for r in results if r["game"] in ("xy", "theta phi")]
+    chosen = [r for r in results if r["anchor"] in (XY, THETA_PHI)]
     fig, (ax_t, ax_d) = plt.subplots(1, 2, figsize=(13, 5.2))
     for i, r in enumerate(chosen):
         color = plt.cm.tab20(i % 20)
@@ -272,6 +363,25 @@ def plot_bilinear(path: Path, results: list[dict]) -> None:
     ax_t.set(xlabel="x (generator)", ylabel="y (discriminator)", xlim=(-5, 5), ylim=(-5, 5), title="trajectories")
     ax_d.set(yscale="log", xlabel="iteration", ylabel="distance to (0, 0)", title="distance to the equilibrium")
     ax_t.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    save_figure(path, fig)
+    plt.close(fig)
+
+
+def plot_newer_lines(path: Path, results: list[dict]) -> None:
+    """The newer lines' distances to the equilibrium: Adam's beta1 and beta2, alternating against simultaneous
+    GDA, and stochastic extragradient with one or two terms per iteration."""
+    panels_of = {ADAM_ROLES: "Adam on μ = 0.1 (β₁, β₂)", ALTERNATING: "GDA on μ = 0.1: alternating vs simultaneous",
+                 SEG: f"stochastic xy, d = {SEG_DIM}, h = {SEG_STEP:g}"}  # fmt: skip
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    for ax, (anchor, title) in zip(axes, panels_of.items()):
+        lines = [r for r in results if r["anchor"] == anchor and not (anchor == ADAM_ROLES and r["game"] == "xy")]
+        for i, r in enumerate(lines):
+            d = np.asarray(r["distances"], dtype=float)
+            d = d[np.isfinite(d)]
+            ax.plot(np.arange(len(d)), d, lw=1, color=plt.cm.tab10(i % 10), label=r["rule"])
+        ax.set(yscale="log", xlabel="iteration", ylabel="distance to the equilibrium", title=title)
+        ax.legend(fontsize=6.5)
     fig.tight_layout()
     save_figure(path, fig)
     plt.close(fig)
@@ -517,11 +627,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(1)
     cases = atlas()
     results = [run_case(c, args.steps) for c in tqdm(cases, desc="atlas", disable=args.no_progress)]
+    judge_comparisons(results)
     header = ["anchor", "game", "rule / schedule", "steps", "spectral radius", "predicted", "observed",
-              "final / start distance", "literature", "agree"]  # fmt: skip
+              "final / start distance", "rate per iteration", "literature", "agree"]  # fmt: skip
     rows = [[r["anchor"], r["game"], r["rule"], str(r["steps"]),
              f"{r['radius']:.6f}" if r["radius"] is not None else "—", r["predicted"] or "—", r["observed"],
-             f"{r['final_distance']:.3g} / {r['start_distance']:.3g}", r["literature"], "yes" if r["agrees"] else "**no**"]
+             f"{r['final_distance']:.3g} / {r['start_distance']:.3g}", f"{r['rate']:.6f}",
+             r["literature"] + (f" (than {r['faster_than']})" if r["faster_than"] else ""),
+             "yes" if r["agrees"] else "**no**"]
             for r in results]  # fmt: skip
     table = markdown_table(header, rows)
     agree = sum(r["agrees"] for r in results)
@@ -534,6 +647,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     plot_dirac_portraits(out / "dirac_portraits.png", results)
     plot_bilinear(out / "bilinear_trajectories.png", results)
     plot_spectral_radius(out / "spectral_radius.png")
+    plot_newer_lines(out / "newer_lines.png", results)
     payload = {"settings": vars(args), "atlas": [{k: v for k, v in r.items() if k not in ("trajectory", "distances")}
                                                  for r in results]}  # fmt: skip
     ttur_table, ttur_means = ttur(steps=args.steps or 4000, seeds=5 if args.steps is None else 2)
@@ -552,7 +666,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         payload["neural"] = neural_results
     atomic_write(out / "results.md", report.encode())
     save_json(out / "results.json", payload)
-    print(f"wrote {out}/results.md, results.json, dirac_portraits.png, bilinear_trajectories.png, spectral_radius.png")
+    print(f"wrote {out}/results.md, results.json, dirac_portraits.png, bilinear_trajectories.png, spectral_radius.png, "
+          "newer_lines.png")
     return {"results": results, "agree": agree}
 
 

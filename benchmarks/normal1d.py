@@ -28,7 +28,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,6 +64,23 @@ RECIPE = {"schedule": "alternating:k=2", "rule": "adam", "loss": "non-saturating
           "batch_size": 2048, "iterations": 12000, "epochs": 1000, "lr_decay": "linear", "lr_end": 0.001, "ema": 0.9995}
 
 
+#: Laws of different shapes for "any 1D law" (the report's estimator of an unknown law from its samples).
+LAWS: dict[str, Callable[[np.random.Generator, int], np.ndarray]] = {
+    "mixture": lambda rng, n: np.where(rng.random(n) < 0.5, rng.normal(-2, 0.5, n), rng.normal(3, 1.0, n)),
+    "student3": lambda rng, n: rng.standard_t(3, n),
+    "lognormal": lambda rng, n: rng.lognormal(0.0, 0.75, n),
+    "uniform": lambda rng, n: rng.uniform(-1, 3, n),
+}
+
+
+def law_samples(name: str, n: int = 100_000, seed: int = 12345) -> np.ndarray:
+    """``n`` samples of the built-in law ``name`` (bimodal, heavy-tailed, skewed, flat), reproducibly: the laws
+    are drawn in :data:`LAWS`' order from one stream, so each law's samples do not depend on which is asked for."""
+    rng = np.random.default_rng(seed)
+    drawn = {law: draw(rng, n) for law, draw in LAWS.items()}
+    return drawn[name]
+
+
 # ---- 1. Command line ---------------------------------------------------------------------------
 
 
@@ -82,6 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     grid.add_argument("--recipe", action=argparse.BooleanOptionalAction, default=True,
                       help="also run the recipe that reaches 2x the floor (%s), as games in lockstep with the grid's "
                            "seeds (default: on, except with --preset)" % ", ".join(f"{k}={v}" for k, v in RECIPE.items()))
+    grid.add_argument("--recipe-only", action="store_true", help="run the recipe alone, without the grid")
     grid.add_argument("--recipe-iterations", type=int, default=RECIPE["iterations"], help="the recipe's length")
     grid.add_argument("--recipe-epochs", type=int, default=RECIPE["epochs"],
                       help="passes over the recipe's training set in its run (its size follows); histograms every fifth")
@@ -100,11 +118,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     task.add_argument("--mean", type=float, default=4.0)
     task.add_argument("--std", type=float, default=1.25)
     task.add_argument("--target-samples", type=Path, help=".npy file of target samples (replaces --mean/--std)")
+    task.add_argument("--target-law", choices=sorted(LAWS),
+                      help="a built-in law given as 100,000 samples (seed 12345), as --target-samples would give it")
     task.add_argument("--noise", choices=["uniform", "normal"], default="uniform")
     task.add_argument("--hidden", type=int, default=32)
     task.add_argument("--g-activations", nargs="+", default=["tanh"], choices=["tanh", "sigmoid", "elu", "relu"],
                       metavar="NAME", help="the generator's hidden activations (one, or one per hidden layer; default "
                                            "tanh: a bounded output range; elu/relu reach the tails of normal noise)")
+    task.add_argument("--g-skip", action="store_true",
+                      help="a linear path from the noise to the generator's output (an unbounded range: the tails)")
     task.add_argument("--batch-size", type=int, default=256)
     task.add_argument("--train-size", type=int, default=50_000, help="fixed training set; an epoch is one pass over it")
     task.add_argument("--infinite-data", action="store_true", help="fresh target samples every minibatch (no epochs)")
@@ -212,8 +234,12 @@ def grid(args: argparse.Namespace) -> list[Config]:
     task = {"noise": args.noise, "hidden": args.hidden, "batch_size": args.batch_size,
             "g_activations": args.g_activations[0] if len(args.g_activations) == 1 else tuple(args.g_activations),
             "normalize": not args.no_normalize, "train_size": None if args.infinite_data else args.train_size}
-    if args.target_samples is not None:
-        task["samples"] = np.load(args.target_samples)
+    if args.g_skip:
+        task["g_skip"] = True
+    if args.target_law is not None:
+        task["samples"] = law_samples(args.target_law)
+    elif args.target_samples is not None:
+        task["samples"] = np.load(args.target_samples, allow_pickle=False)
     else:
         task.update(mean=args.mean, std=args.std)
     if args.preset:
@@ -227,7 +253,7 @@ def grid(args: argparse.Namespace) -> list[Config]:
     options = {"adam": {"lr": args.adam_lr, "betas": tuple(args.adam_betas)},
                "momentum": {"lr": args.momentum_lr, "momentum": args.momentum}}
     configs = []
-    for s, r, loss in itertools.product(schedules, args.rules, args.losses):
+    for s, r, loss in itertools.product([] if args.recipe_only else schedules, args.rules, args.losses):
         iterations, snapshots = args.iterations, None
         if args.snapshot_epochs is not None:
             snapshots = snapshot_iterations(args.snapshot_epochs, epochs_per_iteration(s, task))

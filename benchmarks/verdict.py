@@ -14,7 +14,7 @@ answer is known:
 For each run: the verdict at the end, whether it is the label, and when it was decided (the first iteration
 from which it stayed the final verdict, as a fraction of the run).
 
-    python -m benchmarks.verdict                # about a minute on one thread
+    python -m benchmarks.verdict                # about 9 minutes on one thread
 
 Writes results/verdict/ (or --out): results.md, results.json.
 """

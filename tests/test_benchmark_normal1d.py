@@ -112,3 +112,20 @@ def test_the_floor_of_a_sample_target_is_the_mean_of_many_draws() -> None:
     assert spread > 0  # the draws differ
     normal = normal1d.Config("alternating:k=1", "adam", {"lr": 1e-3}, "non-saturating", {"hidden": 4}, 10)
     assert len(normal1d.floor(normal, 2000, seeds=3)["w1"]) == 3  # a normal target: one draw per seed, as before
+
+
+def test_a_built_in_law_and_the_recipe_alone() -> None:
+    import numpy as np
+
+    from benchmarks import normal1d
+
+    configs = normal1d.grid(normal1d.parse_args(["--target-law", "student3", "--g-skip", "--recipe-only"]))
+    assert len(configs) == 1 and configs[0].is_recipe
+    options = configs[0].task_options
+    assert options["g_skip"] is True and len(options["samples"]) == 100_000
+    # each law's samples are the same whichever is asked for first, and the laws differ in shape
+    assert np.array_equal(normal1d.law_samples("student3"), options["samples"])
+    mixture, uniform = normal1d.law_samples("mixture"), normal1d.law_samples("uniform")
+    assert (np.abs(mixture - 0.5) > 1.0).mean() > 0.9  # two modes, at -2 and 3, little mass between them
+    assert uniform.min() >= -1 and uniform.max() <= 3
+    assert len(normal1d.grid(normal1d.parse_args([]))) > 1  # without --recipe-only the grid runs too

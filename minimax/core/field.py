@@ -31,7 +31,7 @@ from collections.abc import Mapping
 
 import torch
 
-from minimax.core.players import PLAYERS
+from minimax.core.players import BOTH, PLAYERS
 
 Vector = dict[str, torch.Tensor]
 
@@ -53,6 +53,11 @@ class JointField:
         self.batch = batch
         self.squeeze = squeeze
         self._rng_states = [rng.get_state() for rng in game.loss_rngs]
+
+    def resampled(self) -> "JointField":
+        """The same games' field on a fresh minibatch drawn from their own streams (stochastic
+        extragradient with independent samples at its two steps draws one)."""
+        return JointField(self.game, self.game.sample(BOTH), squeeze=self.squeeze)
 
     def current(self) -> Vector:
         """The players' live parameters (views)."""

@@ -24,3 +24,15 @@ class Affine(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.shift) / self.scale if self.inverse else self.shift + self.scale * x
+
+
+class Residual(nn.Module):
+    """x -> body(x) + skip(x): a bounded body (a tanh MLP) next to an unbounded linear path, so that the
+    output's range is the whole line (a generator can then reach a target's tails)."""
+
+    def __init__(self, body: nn.Module, skip: nn.Module) -> None:
+        super().__init__()
+        self.body, self.skip = body, skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.skip(x)

@@ -5,7 +5,7 @@ module itself runs (:class:`ModuleNetwork`: its parameters and buffers are views
 row 0, and nothing is faster than plain module code there). For N games: The generic
 way, ``torch.func.vmap`` over ``functional_call``, works for any module but pays Python and
 dispatch overhead per layer and call. For the layer stacks the tasks use (Linear, BatchNorm1d,
-elementwise activations, flatten/reshape, the 1D tasks' affine scaling) this module lowers the
+elementwise activations, flatten/reshape, the 1D tasks' affine scaling and linear skip) this module lowers the
 network to a list of batched operations: a Linear becomes one ``baddbmm`` over the N games,
 a BatchNorm1d one ``batch_norm`` kernel with N x F channels (see the layout note below). Anything else falls back to vmap.
 
@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from minimax.core.flat import FlatModule
-from minimax.core.layers import Affine, Squeeze
+from minimax.core.layers import Affine, Residual, Squeeze
 
 Params = dict[str, torch.Tensor]
 OpFn = Callable[[torch.Tensor, Params, Params, bool], torch.Tensor]
@@ -110,6 +110,21 @@ class _Shape:
         return getattr(x, self.kind)(*self.args)
 
 
+class _Residual:
+    """``body(x) + skip(x)`` with both branches lowered; both run feature-major (Linear and elementwise ops only)."""
+
+    def __init__(self, body: list[tuple[str, OpFn]], skip: list[tuple[str, OpFn]]) -> None:
+        self.body, self.skip = [op for _, op in body], [op for _, op in skip]
+
+    def __call__(self, x: torch.Tensor, params: Params, buffers: Params, train: bool) -> torch.Tensor:
+        out, side = x, x
+        for op in self.body:
+            out = op(out, params, buffers, train)
+        for op in self.skip:
+            side = op(side, params, buffers, train)
+        return out + side
+
+
 def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
     """The module as (layout, op) pairs, or None when some part of it is not supported."""
     if isinstance(module, nn.Sequential):
@@ -132,6 +147,11 @@ def _lower(module: nn.Module, prefix: str) -> list[tuple[str, OpFn]] | None:
         return [(ANY, _Affine(prefix, module.inverse))]
     if type(module) is Squeeze:
         return [(SHAPE, _Shape("squeeze"))]
+    if type(module) is Residual:
+        body, skip = _lower(module.body, f"{prefix}body."), _lower(module.skip, f"{prefix}skip.")
+        if body is None or skip is None or any(layout in (NORM, SHAPE) for layout, _ in body + skip):
+            return None  # feature-major branches of Linear and elementwise ops only
+        return [(LINEAR, _Residual(body, skip))]
     if type(module) is nn.Flatten:
         start, end = _shift_dim(module.start_dim), _shift_dim(module.end_dim)
         return [(SHAPE, _Shape("flatten", start, end))]

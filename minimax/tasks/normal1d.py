@@ -1,7 +1,8 @@
 """The report's 1D task: learn a 1D law (default N(4, 1.25^2)) from uniform noise.
 
 The generator maps Uniform(0, 1) noise (the report insists on uniform; Gaussian is
-an option) through two hidden tanh layers to one number. The discriminator is a
+an option) through two hidden tanh layers to one number; ``g_skip=True`` adds a linear
+path from the noise to the output, so that the range is unbounded (a tanh MLP's is not). The discriminator is a
 sigmoid-output MLP; it returns the logit (the sigmoid is applied in the losses).
 It sees single samples by default (``discriminator="sample"``), or a whole
 minibatch at once as in the "GANs in 50 lines" example: its four moments
@@ -29,7 +30,7 @@ import torch
 from torch import nn
 
 from minimax.utils.checks import check_choice, check_float, check_int
-from minimax.core.layers import Affine, Squeeze
+from minimax.core.layers import Affine, Residual, Squeeze
 from minimax.core.task import Task
 from minimax.render.density import KernelDensity
 
@@ -128,6 +129,7 @@ class Normal1D(Task):
         noise_dim: int = 1,
         hidden: int = 32,
         g_activations: str | Sequence[str] = "tanh",
+        g_skip: bool = False,
         discriminator: str = "sample",
         d_hidden: int | None = None,
         d_activations: str | Sequence[str] = "tanh",
@@ -157,6 +159,9 @@ class Normal1D(Task):
         self.noise_dim = check_int("noise_dim", noise_dim, minimum=1)
         self.hidden = check_int("hidden", hidden, minimum=1)
         self.g_activations = _activations("g_activations", g_activations)
+        if not isinstance(g_skip, bool):
+            raise TypeError(f"g_skip must be True or False, got {g_skip!r}")
+        self.g_skip = g_skip
         self.discriminator = check_choice("discriminator kind", discriminator, DISCRIMINATORS)
         self.d_hidden = self.hidden if d_hidden is None else check_int("d_hidden", d_hidden, minimum=1)
         self.d_activations = _activations("d_activations", d_activations)
@@ -216,7 +221,9 @@ class Normal1D(Task):
 
     def build_generator(self) -> nn.Module:
         shift, scale = self._scaling()
-        net = mlp([self.noise_dim, self.hidden, self.hidden, 1], self.g_activations)
+        net: nn.Module = mlp([self.noise_dim, self.hidden, self.hidden, 1], self.g_activations)
+        if self.g_skip:  # an unbounded linear path from the noise: the output's range is the whole line
+            net = Residual(net, nn.Linear(self.noise_dim, 1, bias=False))
         return nn.Sequential(net, Affine(shift, scale, inverse=False)) if self.normalize else net
 
     def build_discriminator(self) -> nn.Module:
@@ -300,6 +307,6 @@ class Normal1D(Task):
     def describe(self) -> dict[str, object]:
         return {
             **super().describe(), "mean": self.mean, "std": self.std, "analytic": self.analytic, "noise": self.noise,
-            "hidden": self.hidden, "discriminator": self.discriminator, "d_hidden": self.d_hidden,
+            "hidden": self.hidden, "g_skip": self.g_skip, "discriminator": self.discriminator, "d_hidden": self.d_hidden,
             "train_size": self.train_size, "normalize": self.normalize, "preset": self.preset,
         }

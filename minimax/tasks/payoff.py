@@ -59,7 +59,7 @@ class PayoffGame:
     fake_mode = "train"
     precision = "highest"
     CONFIG = ("payoff", "name", "num_games", "all_games", "device", "dtype", "gradient_noise", "start", "buffers",
-              "losses", "loss", "zero_sum", "_empty", "_batched", "matrix", "a", "b")  # fmt: skip
+              "losses", "loss", "zero_sum", "_empty", "_batched", "matrix", "a", "b", "sampled")  # fmt: skip
     STATE = {"params": "parameters", "noise_rngs": "rngs", "loss_rngs": "rngs"}
 
     def __init__(
@@ -123,6 +123,8 @@ class PayoffGame:
         rows = self.rows(games)
         size = sum(self.size(p) for p in PLAYERS)
         empty = self._empty[: len(rows)]
+        if getattr(self.payoff, "sampled", False):
+            empty = self.payoff.draw_terms([self.noise_rngs[i] for i in rows], self.device, self.dtype)
         if not self.gradient_noise:
             return Minibatch(empty, torch.zeros(len(rows), size, device=self.device, dtype=self.dtype))
         draws = [torch.randn(size, generator=self.noise_rngs[i], device=self.device, dtype=self.dtype) for i in rows]
@@ -136,7 +138,10 @@ class PayoffGame:
 
     def losses_at(self, params: dict[str, torch.Tensor], batch: Minibatch, rngs: Any = None,
                   games: Sequence[int] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        f = self._f(params[GENERATOR], params[DISCRIMINATOR])
+        if getattr(self.payoff, "sampled", False):
+            f = self.payoff.sampled_value(params[GENERATOR], params[DISCRIMINATOR], batch.real)
+        else:
+            f = self._f(params[GENERATOR], params[DISCRIMINATOR])
         return {GENERATOR: f, DISCRIMINATOR: -f}
 
     def evaluate(self, batch: Minibatch, players: tuple[str, ...] = PLAYERS, games: Sequence[int] | None = None,
@@ -195,13 +200,32 @@ class PayoffGame:
 
 
 class BilinearPayoff:
-    """f(x, y) = x^T A y + (a/2)|x|^2 - (b/2)|y|^2 on one game's vectors (a class, so games pickle)."""
+    """f(x, y) = x^T A y + (a/2)|x|^2 - (b/2)|y|^2 on one game's vectors (a class, so games pickle).
 
-    def __init__(self, matrix: torch.Tensor, a: float, b: float) -> None:
-        self.matrix, self.a, self.b = matrix, a, b
+    ``sampled``: the bilinear part as a finite sum over the rows of A, f_i = d x_i (A y)_i (d the
+    rows; the mean of the d terms is x^T A y), and each turn sees one term, i drawn uniformly from
+    the game's noise stream: the stochastic bilinear game on which stochastic extragradient with a
+    fresh term at each of its two steps diverges (Chavdarova et al. 2019).
+    """
+
+    def __init__(self, matrix: torch.Tensor, a: float, b: float, sampled: bool = False) -> None:
+        self.matrix, self.a, self.b, self.sampled = matrix, a, b, sampled
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return x @ self.matrix @ y + 0.5 * self.a * x.pow(2).sum() - 0.5 * self.b * y.pow(2).sum()
+
+    def draw_terms(self, rngs: list[torch.Generator], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """Each game's term weights for one turn, ``(n, d, 1)``: d at the drawn row i, 0 elsewhere."""
+        d = self.matrix.shape[0]
+        rows = torch.cat([torch.randint(d, (1,), generator=g, device=device) for g in rngs])
+        weights = torch.zeros(len(rngs), d, 1, device=device, dtype=dtype)
+        weights[torch.arange(len(rngs), device=device), rows, 0] = float(d)
+        return weights
+
+    def sampled_value(self, x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The drawn terms' payoffs for games ``(n, Px)``, ``(n, Py)`` with weights ``(n, Px, 1)``: (n,)."""
+        bilinear = (weights[..., 0] * x * (y @ self.matrix.T)).sum(-1)
+        return bilinear + 0.5 * self.a * x.pow(2).sum(-1) - 0.5 * self.b * y.pow(2).sum(-1)
 
 
 def saddle_payoff(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -216,19 +240,26 @@ def Bilinear(
     a: float = 0.0,
     b: float = 0.0,
     gradient_noise: float = 0.0,
+    sampled: bool = False,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     num_games: int = 1,
 ) -> PayoffGame:
-    """f(x, y) = x^T A y + (a/2)|x|^2 - (b/2)|y|^2; the equilibrium is (0, 0) when A is nonsingular or a, b > 0."""
+    """f(x, y) = x^T A y + (a/2)|x|^2 - (b/2)|y|^2; the equilibrium is (0, 0) when A is nonsingular or a, b > 0.
+
+    ``sampled=True`` makes the bilinear part a finite sum of which each turn sees one term
+    (:class:`BilinearPayoff`): the stochastic bilinear game of the stochastic-extragradient atlas line.
+    """
     matrix = np.atleast_2d(np.asarray(A, dtype=np.float64))
     if matrix.ndim != 2 or not np.isfinite(matrix).all():
         raise ValueError(f"A must be a finite number or matrix, got {A!r}")
     x, y = _vector("x0", x0, matrix.shape[0]), _vector("y0", y0, matrix.shape[1])
     a, b = check_float("a", a), check_float("b", b)
+    if not isinstance(sampled, bool):
+        raise TypeError(f"sampled must be True or False, got {sampled!r}")
     tensor = torch.as_tensor(matrix, device=device, dtype=dtype)
-    game = PayoffGame(BilinearPayoff(tensor, a, b), x, y, gradient_noise, "Bilinear", device, dtype, num_games)
-    game.matrix, game.a, game.b = matrix, a, b
+    game = PayoffGame(BilinearPayoff(tensor, a, b, sampled), x, y, gradient_noise, "Bilinear", device, dtype, num_games)
+    game.matrix, game.a, game.b, game.sampled = matrix, a, b, sampled
     return game
 
 
