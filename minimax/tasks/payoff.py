@@ -76,6 +76,7 @@ class PayoffGame:
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
         self.payoff = payoff
+        self.sampled = bool(getattr(payoff, "sampled", False))  # one term of a finite sum per turn (BilinearPayoff)
         self.name = name
         self.num_games = check_int("num_games", num_games, minimum=1)
         self.all_games = tuple(range(self.num_games))
@@ -122,13 +123,13 @@ class PayoffGame:
             raise ValueError(f"a payoff game has no real or generated half batches, got part {part!r}")
         rows = self.rows(games)
         size = sum(self.size(p) for p in PLAYERS)
-        empty = self._empty[: len(rows)]
-        if getattr(self.payoff, "sampled", False):
-            empty = self.payoff.draw_terms([self.noise_rngs[i] for i in rows], self.device, self.dtype)
+        # ``real`` is empty, or in a sampled game each game's weights of the turn's term
+        real = (self.payoff.draw_terms([self.noise_rngs[i] for i in rows], self.device, self.dtype) if self.sampled
+                else self._empty[: len(rows)])  # fmt: skip
         if not self.gradient_noise:
-            return Minibatch(empty, torch.zeros(len(rows), size, device=self.device, dtype=self.dtype))
+            return Minibatch(real, torch.zeros(len(rows), size, device=self.device, dtype=self.dtype))
         draws = [torch.randn(size, generator=self.noise_rngs[i], device=self.device, dtype=self.dtype) for i in rows]
-        return Minibatch(empty, torch.stack(draws) * self.gradient_noise)
+        return Minibatch(real, torch.stack(draws) * self.gradient_noise)
 
     def _f(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The payoff of each game, (n,)."""
@@ -138,7 +139,7 @@ class PayoffGame:
 
     def losses_at(self, params: dict[str, torch.Tensor], batch: Minibatch, rngs: Any = None,
                   games: Sequence[int] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-        if getattr(self.payoff, "sampled", False):
+        if self.sampled:
             f = self.payoff.sampled_value(params[GENERATOR], params[DISCRIMINATOR], batch.real)
         else:
             f = self._f(params[GENERATOR], params[DISCRIMINATOR])
@@ -259,7 +260,7 @@ def Bilinear(
         raise TypeError(f"sampled must be True or False, got {sampled!r}")
     tensor = torch.as_tensor(matrix, device=device, dtype=dtype)
     game = PayoffGame(BilinearPayoff(tensor, a, b, sampled), x, y, gradient_noise, "Bilinear", device, dtype, num_games)
-    game.matrix, game.a, game.b, game.sampled = matrix, a, b, sampled
+    game.matrix, game.a, game.b = matrix, a, b
     return game
 
 
