@@ -10,6 +10,9 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 ARGS ?=
+# pytest-xdist workers: the tests are independent and each runs torch at one thread (tests/conftest.py), so
+# two workers on two cores take about two thirds of one worker's time.
+WORKERS ?= auto
 
 .PHONY: run test setup clean
 
@@ -27,7 +30,7 @@ run: setup
 
 # pytest's exit code 5 (no tests collected) is turned into a failure.
 test: setup
-	$(PY) -m pytest -q $(ARGS); status=$$?; \
+	$(PY) -m pytest -q -n $(WORKERS) $(ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 clean:

@@ -11,19 +11,19 @@ from benchmarks import speed
 
 def test_speed_benchmark_writes_its_table_and_files(tmp_path, capsys) -> None:
     out = tmp_path / "speed"
+    # each row is a subprocess (about 5 s here); the MNIST test below measures every method in-process
     speed.main(["--tasks", "normal1d-small", "--games", "1", "3", "--seconds", "0.05", "--threads", "1",
-                "--rounds", "2", "--device", "cpu", "--methods", "eager", "eager-fused", "env", "env-fused", "games",
-                "games-fused", "--out", str(out)])  # fmt: skip
+                "--rounds", "2", "--device", "cpu", "--methods", "eager", "eager-fused", "env-fused", "games",
+                "--out", str(out)])  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     rows = results["rows"]
     limits = results["limits"][0]
     assert limits["matmul_gflops"] > 0 and limits["copy_gb_per_s"] > 0 and limits["tanh_ns"] > 0 and limits["tanh_backward_ns"] > 0
     assert "a large matmul runs at" in results["machine"] and "tanh at" in results["machine"]
-    assert [speed._label(r) for r in rows] == ["eager", "eager-fused", "env", "env-fused", "games N=1", "games-fused N=1",
-                                               "games N=3", "games-fused N=3"]  # fmt: skip
+    assert [speed._label(r) for r in rows] == ["eager", "eager-fused", "env-fused", "games N=1", "games N=3"]
     assert all("error" not in r and r["its_per_s"] > 0 and r["rounds"] == 2 for r in rows), rows
     assert all(r["min_its_per_s"] <= r["its_per_s"] <= r["max_its_per_s"] for r in rows)
-    games3 = rows[6]
+    games3 = rows[4]
     assert games3["games"] == 3 and games3["game_its_per_s"] == pytest.approx(3 * games3["its_per_s"])
     eager = rows[0]  # the game's own arithmetic, counted on the plain loop
     assert eager["flops_per_game_iteration"] > 0 and eager["tanh_elements"] > 0 and eager["adam_bytes"] > 0

@@ -130,9 +130,9 @@ def test_an_n_game_run_killed_with_sigkill_resumes_bitwise(tmp_path) -> None:
     script = tmp_path / "n_games.py"
     script.write_text(N_GAMES_SCRIPT)
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    iterations = 1500  # the kill lands between the first checkpoint (500) and the end
-    subprocess.run([sys.executable, str(script), str(clean), str(iterations), "500"], check=True, cwd=ROOT)
-    process = subprocess.Popen([sys.executable, str(script), str(killed), str(iterations), "500"], cwd=ROOT)
+    iterations = 750  # the kill lands between the first checkpoint (250) and the end
+    subprocess.run([sys.executable, str(script), str(clean), str(iterations), "250"], check=True, cwd=ROOT)
+    process = subprocess.Popen([sys.executable, str(script), str(killed), str(iterations), "250"], cwd=ROOT)
     deadline = time.time() + 120
     while time.time() < deadline and len(ckpt.checkpoints(killed)) < 1:
         time.sleep(0.02)
@@ -141,7 +141,7 @@ def test_an_n_game_run_killed_with_sigkill_resumes_bitwise(tmp_path) -> None:
     assert process.returncode == -signal.SIGKILL
     at = ckpt.load_latest(killed).iteration
     assert 0 < at < iterations
-    subprocess.run([sys.executable, str(script), str(killed), str(iterations), "500"], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(script), str(killed), str(iterations), "250"], check=True, cwd=ROOT)
     a, b = ckpt.load(ckpt.latest(clean)), ckpt.load(ckpt.latest(killed))
     assert a.iteration == b.iteration == iterations
     for p in minimax.PLAYERS:
