@@ -29,7 +29,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -104,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     grid.add_argument("--recipe-epochs", type=int, default=RECIPE["epochs"],
                       help="passes over the recipe's training set in its run (its size follows); histograms every fifth")
     grid.add_argument("--recipe-batch", type=int, default=RECIPE["batch_size"], help="the recipe's batch size")
+    grid.add_argument("--recipe-ema", type=float, default=RECIPE["ema"], metavar="DECAY",
+                      help="the decay of the recipe's average of generator iterates")
     rules = p.add_argument_group("update rules")
     rules.add_argument("--adam-lr", type=float, default=1e-3)
     rules.add_argument("--adam-betas", type=float, nargs=2, default=(0.5, 0.999))
@@ -140,8 +142,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "Default: six snapshots evenly spread over the evaluation points")
     run.add_argument("--engine", choices=["lockstep", "pool"], default="lockstep",
                      help="lockstep (default): the grid's runs as games of one vector env per group of configurations "
-                          "that share rules and task (one thread); pool: one process per run (--workers)")
-    run.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool: runs in parallel (one CPU thread each)")
+                          "that share rules and task, the groups spread over --workers processes; pool: one process "
+                          "per run (--workers)")
+    run.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                     help="processes at once, one CPU thread each (lockstep: one group of games each; pool: one run each)")
     run.add_argument("--out", type=Path, default=Path("results/normal1d"))
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--direct-fit", type=int, metavar="STEPS", default=0,
@@ -166,6 +170,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                  "recipe_batch"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if not 0.0 < args.recipe_ema < 1.0:
+        p.error(f"--recipe-ema must lie in (0, 1), got {args.recipe_ema}")
     if args.snapshot_epochs is not None:
         if args.infinite_data or args.preset:
             p.error("--snapshot-epochs needs a fixed training set (no --infinite-data, no --preset): epochs are passes over it")
@@ -280,7 +286,7 @@ def recipe(args: argparse.Namespace, task: dict[str, Any], adam: dict[str, Any])
     options = dict(task, noise=RECIPE["noise"], batch_size=batch, train_size=real_per_iteration * iterations // epochs)
     snapshots = snapshot_iterations([epochs * i / 5 for i in range(6)], epochs / iterations)
     return Config(RECIPE["schedule"], RECIPE["rule"], adam, RECIPE["loss"], options, iterations, RECIPE["lr_decay"],
-                  RECIPE["lr_end"], RECIPE["ema"], snapshots, is_recipe=True)
+                  RECIPE["lr_end"], args.recipe_ema, snapshots, is_recipe=True)
 
 
 # ---- 3. One run -----------------------------------------------------------------------------------
@@ -382,9 +388,22 @@ def group_key(config: Config) -> tuple:
             repr(sorted((k, repr(v)) for k, v in config.task_options.items())), config.iterations, moves)  # fmt: skip
 
 
-def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evaluations: int) -> list[dict[str, Any]]:
+class QueueProgress:
+    """A picklable progress report for a spawned process: game-iterations done, put on a manager's queue."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue = queue
+
+    def __call__(self, done: int) -> None:
+        self.queue.put(done)
+
+
+def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evaluations: int,
+                 progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Every (configuration, seed) of one group as a game of one vector env: the same results as ``run`` for
-    each (game i equals the lone game with its seed, to round-off), in one batched computation."""
+    each (game i equals the lone game with its seed, to round-off), in one batched computation.
+
+    ``progress`` is told the game-iterations played at every evaluation."""
     torch.set_num_threads(1)
     jobs = [(c, seed) for c in configs for seed in seeds]
     first = configs[0]
@@ -422,7 +441,12 @@ def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evalua
         curves[i]["w1"].append(metrics["w1"])
         snapshots[i][0] = samples
 
+    played = [0]
+
     def on_checkpoint(iteration: int, env: Any, history: Any) -> None:
+        if progress is not None:
+            progress((iteration - played[0]) * len(jobs))
+            played[0] = iteration
         values = average()
         for i, (config, _) in enumerate(jobs):
             on_curve = iteration % every == 0 or iteration == config.iterations
@@ -463,6 +487,45 @@ def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evalua
             "samples": samples, "d_grid": grid_x, "d_of_x": d_of_x,
         })  # fmt: skip
     return results
+
+
+def run_groups(groups: list[list[Config]], seeds: list[int], n_samples: int, evaluations: int, workers: int,
+               quiet: bool) -> list[dict[str, Any]]:
+    """Every group as games in lockstep (:func:`run_lockstep`), in this process when ``workers`` is 1.
+
+    Otherwise each group's seeds are split into up to ``workers`` parts of two games or more, every part a
+    vector env of its own, and the envs run in spawned processes, ``workers`` at once (each at one thread,
+    so two workers use two cores), the costliest first. A game's result does not depend on which other
+    games share its env: the batched kernels compute each game's slice on its own (tested bitwise against
+    one process; an env of one game would run the module itself, equal only to round-off, hence two).
+    """
+    parts = min(workers, max(1, len(seeds) // 2))  # at least two games per env: one game would run the lone module
+    jobs = [(members, part) for members in groups for part in np.array_split(np.array(seeds), parts)]
+    total = sum(len(members) * len(part) * members[0].iterations for members, part in jobs)
+    bar = tqdm(total=total, desc="game-iterations in lockstep", unit="it", unit_scale=True, disable=quiet)
+    runs: list[dict[str, Any]] = []
+    if workers == 1:
+        for members, part in jobs:
+            runs += run_lockstep(members, part.tolist(), n_samples, evaluations, bar.update)
+    else:
+        def cost(job: tuple[list[Config], np.ndarray]) -> float:  # game-iterations times the batch
+            members, part = job
+            return len(members) * len(part) * members[0].iterations * members[0].task_options.get("batch_size", 1)
+
+        context = get_context("spawn")
+        with context.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            queue = manager.Queue()
+            futures = [pool.submit(run_lockstep, members, part.tolist(), n_samples, evaluations, QueueProgress(queue))
+                       for members, part in sorted(jobs, key=cost, reverse=True)]  # fmt: skip
+            pending = set(futures)
+            while pending:
+                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                while not queue.empty():
+                    bar.update(queue.get())
+                for future in finished:
+                    runs += future.result()
+    bar.close()
+    return runs
 
 
 #: Draws of the floor for a target given as samples: one draw's W1 to a heavy-tailed sample swings as much as its
@@ -510,6 +573,47 @@ def table(configs: list[Config], runs: list[dict], floors: dict[str, list[float]
                         "final_within_2x_floor": final_ok, "runs": len(mine)})
     rows.append(["floor (target sample vs target)", *[mean_std(floors[m]) for m in METRICS], "0", "0", "0", "", "", "", "", ""])
     return markdown_table(header, rows), summary
+
+
+def arithmetic_floor(config: Config, games: int, workers: int) -> dict[str, float]:
+    """The least time ``games`` games of ``config`` can take on this machine, in seconds of one core.
+
+    Counted on two games in lockstep (one iteration, :func:`benchmarks.speed._work`): the matrix
+    products' FLOPs and the elements of tanh and of its backward per game-iteration, priced at this
+    machine's rates measured now (a large matmul, tanh, tanh backward: :func:`benchmarks.speed.calibrate`).
+    It leaves out every other elementwise pass, so the run itself takes longer.
+    """
+    from benchmarks import speed
+
+    env = minimax.make_vector("minimax/Normal1D-v0", 2, schedule=config.schedule, loss=config.loss, **config.task_options)
+    schedule = minimax.make_schedule(config.schedule)
+    rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
+    env.reset(seed=[0, 1])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        work = speed._work(lambda n: minimax.train(env, rules, n, seed=[0, 1], progress=False))
+        rates = speed.calibrate({"device": "cpu", "threads": 1})
+    finally:
+        torch.set_num_threads(threads)
+    per_game = {k: v / 2 for k, v in work.items()}
+    seconds = (per_game["flops_per_game_iteration"] / (rates["matmul_gflops"] * 1e9)
+               + per_game["tanh_elements"] * rates["tanh_ns"] * 1e-9
+               + per_game["tanh_backward_elements"] * rates["tanh_backward_ns"] * 1e-9)  # fmt: skip
+    return {**per_game, **{k: rates[k] for k in ("matmul_gflops", "tanh_ns", "tanh_backward_ns")},
+            "seconds_per_game_iteration": seconds, "games": games, "workers": workers,
+            "core_seconds": seconds * config.iterations * games}
+
+
+def floor_line(floor: dict[str, float], measured: float) -> str:
+    """The arithmetic floor in words, beside the time measured."""
+    return (f"Arithmetic floor of the recipe: {floor['flops_per_game_iteration'] / 1e6:.3g} MFLOP of matrix products and "
+            f"{(floor['tanh_elements'] + floor['tanh_backward_elements']) / 1e6:.3g} M tanh (and backward) elements per "
+            f"game-iteration, at this machine's matmul {floor['matmul_gflops']:.0f} GFLOP/s and tanh "
+            f"{floor['tanh_ns']:.2f} ns/element (measured now, one thread): {floor['seconds_per_game_iteration'] * 1e3:.3g} ms "
+            f"per game-iteration: at least {floor['core_seconds']:.3g} s of one core for its {floor['games']:g} games "
+            f"({floor['core_seconds'] / floor['workers']:.3g} s on {floor['workers']:g} cores); they took "
+            f"{measured:.3g} s of one core ({measured / floor['core_seconds']:.1f}x the floor).")  # fmt: skip
 
 
 def differences(config: Config, reference: Config) -> list[str]:
@@ -689,11 +793,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         groups: dict[tuple, list[Config]] = {}
         for c in configs:
             groups.setdefault(group_key(c), []).append(c)
-        for members in tqdm(list(groups.values()), desc="groups of games in lockstep", disable=args.no_progress):
-            runs += run_lockstep(members, list(range(args.seeds)), args.samples, args.evaluations)
+        workers = min(args.workers, args.seeds * len(groups))
+        runs = run_groups(list(groups.values()), list(range(args.seeds)), args.samples, args.evaluations, workers,
+                          args.no_progress)  # fmt: skip
         order = {c.label: i for i, c in enumerate(configs)}
         runs.sort(key=lambda r: (order[r["label"]], r["seed"]))
-        engine = f"games in lockstep ({len(groups)} vector env(s), one thread)"
+        engine = (f"games in lockstep ({len(groups)} vector env(s), "
+                  f"{'one process' if workers == 1 else f'{workers} processes'} at one thread)")
     else:
         jobs = [(c, seed) for c in configs for seed in range(args.seeds)]
         with ProcessPoolExecutor(max_workers=min(args.workers, len(jobs)), mp_context=get_context("spawn")) as pool:
@@ -715,7 +821,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     best = min(summary, key=lambda s: s["w1_mean"] if np.isfinite(s["w1_mean"]) else math.inf)
     line = (f"Best configuration: {best['label']} (mean W1 {best['w1_mean']:.4g}); W1 within 2 × floor "
             f"({threshold:.3g}) at the end in {best['final_within_2x_floor']}/{best['runs']} seeds.")
+    recipe_config = next((c for c in configs if c.is_recipe), None)
+    arithmetic = None
+    if recipe_config is not None and args.engine == "lockstep":
+        arithmetic = arithmetic_floor(recipe_config, args.seeds, workers)
+        spent = sum(r["wall_time"] for r in runs if r["label"] == recipe_config.label)  # each game's share of its env
     report = f"{title}\n\n{text}\n\n{line}\n{verdict(configs, summary, threshold)}\n"
+    if arithmetic is not None:
+        report += floor_line(arithmetic, spent) + "\n"
     print(report)
 
     out = args.out
@@ -731,7 +844,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = vars(args)
     save_json(out / "results.json", {
         "settings": settings, "engine": engine, "elapsed_s": elapsed, "task": task.describe(), "floor": floors,
-        "threshold_2x_floor": threshold,
+        "threshold_2x_floor": threshold, "recipe_arithmetic_floor": arithmetic,
         "summary": summary, "best": best, "verdict": verdict(configs, summary, threshold),
         "runs": [{k: v for k, v in r.items() if k in ("label", "schedule", "rule", "loss", "seed", "iterations", "epochs",
                                                       "wall_time", "diverged", "reason", "collapsed")}

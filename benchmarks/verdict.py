@@ -15,6 +15,7 @@ For each run: the verdict at the end, whether it is the label, and when it was d
 from which it stayed the final verdict, as a fraction of the run).
 
     python -m benchmarks.verdict                # about 9 minutes on one thread
+    python -m benchmarks.verdict --atlas-lines 5 --seeds 1 --iterations 300   # a quick look
 
 Writes results/verdict/ (or --out): results.md, results.json.
 """
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pettingzoo
 import torch
+from tqdm.auto import tqdm
 
 import agents
 import minimax
@@ -46,8 +48,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", type=int, default=3, help="seeds per Normal1D configuration (default 3)")
     p.add_argument("--iterations", type=int, default=1500, help="Normal1D iterations (default 1500)")
+    p.add_argument("--atlas-lines", type=int, default=None, metavar="N",
+                   help="watch only the atlas's first N lines (default: all of them)")
     p.add_argument("--out", type=Path, default=Path("results/verdict"))
-    return p.parse_args(argv)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    for name in ("seeds", "iterations", "atlas_lines"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.iterations < SNAPSHOTS:
+        p.error(f"--iterations must be at least {SNAPSHOTS} (the verdict is called every iterations/{SNAPSHOTS}), "
+                f"got {args.iterations}")
+    return args
 
 
 def watched(env: Any, rules: Any, iterations: int, seed: int) -> LiveVerdict:
@@ -58,13 +71,15 @@ def watched(env: Any, rules: Any, iterations: int, seed: int) -> LiveVerdict:
     return live
 
 
-def atlas_runs() -> list[dict[str, Any]]:
+def atlas_runs(lines: int | None = None, progress: tqdm | None = None) -> list[dict[str, Any]]:
     rows = []
-    for case in convergence.atlas():
+    for case in convergence.atlas()[:lines]:
         label = LABELS[convergence.run_case(case, None)["observed"]]
         live = watched(case.make_env(), case.rules(), case.steps, seed=0)
         rows.append({"set": "atlas", "run": f"{case.game} · {case.label}", "label": label, "verdict": live.verdict,
                      "why": live.why, "decided": _fraction(live, case.steps)})  # fmt: skip
+        if progress is not None:
+            progress.update()
     return rows
 
 
@@ -95,7 +110,7 @@ def neural_label(env: Any, start_w1: float, w1_curve: list[float], diverged: boo
     return None
 
 
-def neural_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+def neural_runs(args: argparse.Namespace, progress: tqdm | None = None) -> list[dict[str, Any]]:
     rows = []
     for name, (options, rule) in NEURAL.items():
         for seed in range(args.seeds):
@@ -117,6 +132,8 @@ def neural_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
             label = neural_label(env, start, curve, bool(history.terminated.any()))
             rows.append({"set": "Normal1D", "run": f"{name} · seed {seed}", "label": label, "verdict": live.verdict,
                          "why": live.why, "decided": _fraction(live, args.iterations)})  # fmt: skip
+            if progress is not None:
+                progress.update()
     return rows
 
 
@@ -129,7 +146,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(1)
     begin = time.perf_counter()
-    rows = atlas_runs() + neural_runs(args)
+    lines = len(convergence.atlas()[: args.atlas_lines])
+    with tqdm(total=lines + len(NEURAL) * args.seeds, desc="labelled runs", disable=args.no_progress) as progress:
+        rows = atlas_runs(args.atlas_lines, progress) + neural_runs(args, progress)
     wall = time.perf_counter() - begin
     labelled = [r for r in rows if r["label"] is not None]
     summary = []

@@ -91,11 +91,19 @@ def test_the_main_job_runs_the_recipe_beside_the_grid_and_says_which_reached_the
         line = next(l for l in printed.splitlines() if s["label"] + " (" in l and "floor" in l and "Best" not in l)
         assert line.startswith("W1 within" if s in reached else "Not in every seed")
     assert (out / "seeds.png").stat().st_size > 0
+    floor = data["recipe_arithmetic_floor"]  # the recipe's matmul FLOPs and tanh elements at this machine's rates
+    assert floor["flops_per_game_iteration"] > 0 and floor["tanh_elements"] > 0 and floor["games"] == 2
+    spent = sum(r["wall_time"] for r in recipe_runs)
+    assert 0 < floor["core_seconds"] < spent  # no run beats the arithmetic it has to do
+    assert f"Arithmetic floor of the recipe: {floor['flops_per_game_iteration'] / 1e6:.3g} MFLOP" in printed
     with pytest.raises(ValueError, match="multiple of 5"):
         normal1d.grid(normal1d.parse_args(["--recipe-iterations", "12"]))
     with pytest.raises(ValueError, match="do not divide into 7 epochs"):
         normal1d.grid(normal1d.parse_args(["--recipe-iterations", "10", "--recipe-epochs", "7", "--recipe-batch", "5"]))
     assert normal1d.grid(normal1d.parse_args(["--preset", "2018"]))[-1].is_recipe is False  # a preset runs alone
+    assert normal1d.grid(normal1d.parse_args(["--recipe-ema", "0.999"]))[-1].ema == 0.999
+    with pytest.raises(SystemExit):
+        normal1d.parse_args(["--recipe-ema", "1"])
 
 
 def test_the_floor_of_a_sample_target_is_the_mean_of_many_draws() -> None:
@@ -129,3 +137,23 @@ def test_a_built_in_law_and_the_recipe_alone() -> None:
     assert (np.abs(mixture - 0.5) > 1.0).mean() > 0.9  # two modes, at -2 and 3, little mass between them
     assert uniform.min() >= -1 and uniform.max() <= 3
     assert len(normal1d.grid(normal1d.parse_args([]))) > 1  # without --recipe-only the grid runs too
+
+
+def test_groups_spread_over_processes_give_the_results_of_one_process() -> None:
+    args = normal1d.parse_args(["--iterations", "10", "--seeds", "4", "--ks", "1", "--modes", "alternating", "--hidden",
+                                "8", "--batch-size", "64", "--recipe-iterations", "20", "--recipe-epochs", "10",
+                                "--recipe-batch", "64", "--samples", "500", "--evaluations", "2"])  # fmt: skip
+    configs = normal1d.grid(args)
+    groups: dict = {}
+    for c in configs:
+        groups.setdefault(normal1d.group_key(c), []).append(c)
+    assert len(groups) == 2  # the grid's cell and the recipe
+    alone = normal1d.run_groups(list(groups.values()), [0, 1, 2, 3], 500, 2, workers=1, quiet=True)  # 2 envs of 4
+    spread = normal1d.run_groups(list(groups.values()), [0, 1, 2, 3], 500, 2, workers=2, quiet=True)  # 4 envs of 2
+
+    def key(r: dict) -> tuple:
+        return r["label"], r["seed"]
+
+    assert sorted(map(key, alone)) == sorted(map(key, spread)) and len(alone) == 8
+    for a, b in zip(sorted(alone, key=key), sorted(spread, key=key)):
+        assert a["metrics"] == b["metrics"] and a["samples"].tobytes() == b["samples"].tobytes(), key(a)
