@@ -24,6 +24,14 @@ no linear prediction (its step divides by a running RMS); it is observed from th
 
     python -m benchmarks.stability                       # 4 x 32 x 32 cells per (game, rule): 16,384 cells
     python -m benchmarks.stability --lrs 12 --betas 12 --iterations 100    # a quick map
+    python -m benchmarks.stability --games Normal1D --lrs 12 --betas 12    # the neural map: 1,152 cells
+
+Neural games (Normal1D: G and D 1-16-16-1, batch 128, normal noise) have no linear prediction: every cell is
+played from the same start for --neural-iterations and classified by its run, with two more classes, from W1
+to the target at ten evaluations and the spread of the samples (:func:`neural_classes`): *collapses* (the
+samples end spreading less than 10% of the target's std, after spreading wider) and *stalls* (W1 never came
+below a quarter of the start's); *converges* ends below a quarter and within 1.5x of its best, *cycles* came
+below and moved away again, *diverges* went non-finite.
 
 Writes results/stability/ (or --out): results.md, results.json, stability.png.
 """
@@ -55,6 +63,13 @@ SCHEDULES = ("simultaneous", "alternating:k=1", "alternating:k=2", "alternating:
 GAMES = {"Dirac-GAN": ("minimax/DiracGAN-v0", {"loss": "minimax"}, ("theta", "psi")),
          "bilinear xy": ("minimax/Bilinear-v0", {"A": 1.0}, ("x0", "y0"))}  # fmt: skip
 RULES = ("momentum", "adam")
+#: neural games (no linear prediction: each cell is classified by its own run, see :func:`observe_neural`)
+NEURAL = {"Normal1D": ("minimax/Normal1D-v0", {"hidden": 16, "batch_size": 128, "noise": "normal"})}
+NEURAL_LR_RANGE = {"momentum": (1e-3, 1.0), "adam": (1e-4, 0.1)}
+COLLAPSES, STALLS = "collapses", "stalls"
+ALL_CLASSES = (*CLASSES, COLLAPSES, STALLS)
+COLLAPSE_STD = 0.1  # generated samples spreading less than 10% of the target's std: collapsed
+EVALUATIONS = 10  # W1 to the target along each neural cell's run (and at its start)
 NEAR = 1e-6  # the linear-regime start of the heavy-ball cells
 LINEAR = 1e4  # how far the distance to the equilibrium may grow (x d_0) while a rate is measured: 1e-6 -> 1e-2
 
@@ -68,14 +83,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-range", type=float, nargs=2, default=(0.01, 2.0), metavar=("LO", "HI"))
     p.add_argument("--betas", type=int, default=32, help="momentum values, evenly over [-0.95, 0.95] (default 32)")
     p.add_argument("--iterations", type=int, default=400, help="T, iterations per cell (default 400)")
+    p.add_argument("--neural-iterations", type=int, default=1000, help="iterations per neural cell (default 1000)")
     p.add_argument("--tolerance", type=float, default=0.005, help="|rho - 1| below it is 'cycles' (default 0.005)")
-    p.add_argument("--games", nargs="+", choices=sorted(GAMES), default=sorted(GAMES))
+    p.add_argument("--games", nargs="+", choices=sorted(GAMES) + sorted(NEURAL), default=sorted(GAMES),
+                   help="analytic games (default: both) and neural ones (Normal1D: step sizes over "
+                        f"{NEURAL_LR_RANGE} per rule, classes from each cell's run)")
     p.add_argument("--rules", nargs="+", choices=RULES, default=list(RULES))
     p.add_argument("--out", type=Path, default=Path("results/stability"))
     args = p.parse_args(argv)
     for name in ("lrs", "betas"):
         if getattr(args, name) < 2:
             p.error(f"--{name} must be at least 2, got {getattr(args, name)}")
+    if args.neural_iterations < EVALUATIONS:
+        p.error(f"--neural-iterations must be at least {EVALUATIONS}, got {args.neural_iterations}")
     if args.iterations < 8 or args.iterations % 4:
         p.error(f"--iterations must be a multiple of 4, at least 8, got {args.iterations}")
     if not 0 < args.lr_range[0] < args.lr_range[1]:
@@ -102,8 +122,8 @@ class Grid:
         return [SCHEDULES[i] for i in s.ravel()], l.ravel().tolist(), b.ravel().tolist()
 
 
-def rules_for(rule: str, lrs: list[float], betas: list[float]) -> dict[str, Any]:
-    per = lambda v: minimax.per_game(v, dtype=torch.float64)  # noqa: E731
+def rules_for(rule: str, lrs: list[float], betas: list[float], dtype: torch.dtype = torch.float64) -> dict[str, Any]:
+    per = lambda v: minimax.per_game(v, dtype=dtype)  # noqa: E731
     if rule == "momentum":
         return {p: agents.make("momentum", lr=per(lrs), momentum=per(betas)) for p in minimax.PLAYERS}
     return {p: agents.make("adam", lr=per(lrs), betas=(per(betas), 0.999)) for p in minimax.PLAYERS}
@@ -152,6 +172,58 @@ def observe(game: str, rule: str, grid: Grid, iterations: int, tolerance: float)
     return {"rate": rate.reshape(grid.shape), "observed": classes.reshape(grid.shape)}
 
 
+def w1_and_spread(env: Any, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """Each game's W1 to the normal target and the std of its samples (n samples, the same noise for all; inf
+    where non-finite). W1 from sorted samples against the target's quantiles at (i - 1/2) / n."""
+    task = env.game.task
+    x = env.game.generate(n, torch.Generator().manual_seed(0)).reshape(env.num_envs, n).double()
+    quantiles = task.mean + task.std * torch.special.ndtri((torch.arange(n, dtype=torch.float64) + 0.5) / n)
+    w1 = (x.sort(dim=1).values - quantiles).abs().mean(1).numpy()
+    spread = x.std(dim=1).numpy()
+    finite = np.isfinite(w1) & np.isfinite(spread)
+    return np.where(finite, w1, np.inf), np.where(finite, spread, np.inf)
+
+
+def neural_classes(w1: np.ndarray, spread: np.ndarray, ended: np.ndarray, target_std: float) -> np.ndarray:
+    """Each cell's class from its W1 and spread curves (evaluations x cells, the start first).
+
+    diverges: non-finite, or the game ended on a non-finite move; collapses: its samples end spreading less
+    than COLLAPSE_STD of the target's after spreading wider at some evaluation (a generator that starts narrow
+    and stays so has not collapsed: it stalls); converges: it ends below a quarter of the start's W1 and within
+    1.5x of its best; stalls: it never came below a quarter; cycles: it did, and moved away again.
+    """
+    start, final, best = w1[0], w1[-1], w1.min(0)
+    narrow = COLLAPSE_STD * target_std
+    out = np.full(final.shape, 1)  # cycles
+    out = np.where(best >= 0.25 * start, 4, out)
+    out = np.where((final < 0.25 * start) & (final <= 1.5 * best), 0, out)
+    out = np.where((spread[-1] < narrow) & (spread.max(0) >= narrow), 3, out)
+    return np.where(ended | ~np.isfinite(final) | ~np.isfinite(spread[-1]), 2, out)
+
+
+def observe_neural(game: str, rule: str, grid: Grid, iterations: int) -> dict[str, np.ndarray]:
+    """Play every cell of a neural game for ``iterations`` (seed 0) and classify it by its run."""
+    schedules, lrs, betas = grid.cells()
+    env_id, options = NEURAL[game]
+    env = minimax.make_vector(env_id, len(schedules), schedule=schedules, nonfinite_check_every=50, **options)
+    seeds = [0] * len(schedules)  # every cell from the same start and data: only its hyper-parameters differ
+    env.reset(seed=seeds)
+    first = w1_and_spread(env)
+    curve, spreads = [first[0]], [first[1]]
+
+    def evaluate(i: int, e: Any, h: Any) -> None:
+        w1, spread = w1_and_spread(e)
+        curve.append(w1)
+        spreads.append(spread)
+
+    history = minimax.train(env, rules_for(rule, lrs, betas, torch.float32), iterations, seed=seeds, progress=False,
+                            callbacks=[evaluate], callback_every=max(1, iterations // EVALUATIONS))  # fmt: skip
+    w1 = np.stack(curve)
+    classes = neural_classes(w1, np.stack(spreads), np.asarray(history.terminated, dtype=bool), env.game.task.std)
+    return {"w1": w1[-1].reshape(grid.shape), "w1_start": w1[0].reshape(grid.shape),
+            "observed": classes.reshape(grid.shape)}  # fmt: skip
+
+
 def predict(game: str, grid: Grid, tolerance: float) -> dict[str, np.ndarray]:
     """Every heavy-ball cell's spectral radius at the equilibrium, from the batched update operators."""
     schedules, lrs, betas = grid.cells()
@@ -176,7 +248,12 @@ def at_resolution(observed: np.ndarray, predicted: np.ndarray) -> np.ndarray:
 
 def one_map(game: str, rule: str, grid: Grid, args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
-    result: dict[str, Any] = {"game": game, "rule": rule, **observe(game, rule, grid, args.iterations, args.tolerance)}
+    result: dict[str, Any] = {"game": game, "rule": rule, "lrs": grid.lrs, "betas": grid.betas}
+    if game in NEURAL:
+        result.update(observe_neural(game, rule, grid, args.neural_iterations))
+        result["observe_s"] = time.perf_counter() - start
+        return result
+    result.update(observe(game, rule, grid, args.iterations, args.tolerance))
     result["observe_s"] = time.perf_counter() - start
     if rule == "momentum":
         begin = time.perf_counter()
@@ -193,35 +270,37 @@ def one_map(game: str, rule: str, grid: Grid, args: argparse.Namespace) -> dict[
 # ---- 3. Tables and the figure -------------------------------------------------------------------
 
 
-def summary_rows(maps: list[dict[str, Any]]) -> list[list[str]]:
+def summary_rows(maps: list[dict[str, Any]], classes: int = len(CLASSES)) -> list[list[str]]:
     rows = []
     for m in maps:
         for s, schedule in enumerate(SCHEDULES):
-            shares = [f"{(m['observed'][s] == c).mean():.0%}" for c in range(3)]
+            shares = [f"{(m['observed'][s] == c).mean():.0%}" for c in range(classes)]
             if "predicted" in m:
                 cells = m["observed"][s].size
                 agree = f"{int(m['agree'][s].sum())}/{cells}"
                 beyond = str(int(m["beyond_resolution"][s].sum()))
                 finite = np.isfinite(m["rate"][s]) & (m["rate"][s] > 0)
                 error = f"{np.median(np.abs(m['rate'][s][finite] - m['radius'][s][finite])):.1e}"
+            elif m["game"] in NEURAL:
+                agree, beyond, error = "no linear prediction (a neural game)", "-", "-"
             else:
                 agree, beyond, error = "no linear prediction", "-", "-"
             rows.append([m["game"], m["rule"], schedule, *shares, agree, beyond, error])
     return rows
 
 
-def plot(path: Path, maps: list[dict[str, Any]], grid: Grid) -> None:
+def plot(path: Path, maps: list[dict[str, Any]]) -> None:
     """One panel per (game, rule) and schedule: observed classes, the predicted boundary rho = 1 over them."""
-    colours = ListedColormap(["#4c9a5b", "#e8c547", "#c8553d"])
+    colours = ListedColormap(["#4c9a5b", "#e8c547", "#c8553d", "#7b4fa0", "#9e9e9e"])
     fig, axes = plt.subplots(len(maps), len(SCHEDULES), figsize=(3.4 * len(SCHEDULES), 3.0 * len(maps)),
-                             squeeze=False, sharex=True, sharey=True)  # fmt: skip
-    lx = np.log10(grid.lrs)
+                             squeeze=False, sharey=True)  # fmt: skip
     for row, m in zip(axes, maps):
+        lx, betas = np.log10(m["lrs"]), m["betas"]
         for s, ax in enumerate(row):
-            ax.pcolormesh(lx, grid.betas, m["observed"][s], cmap=colours, vmin=-0.5, vmax=2.5, shading="nearest",
-                          rasterized=True)  # fmt: skip
+            ax.pcolormesh(lx, betas, m["observed"][s], cmap=colours, vmin=-0.5, vmax=len(ALL_CLASSES) - 0.5,
+                          shading="nearest", rasterized=True)  # fmt: skip
             if "radius" in m and (m["radius"][s] > 1).any() and (m["radius"][s] < 1).any():
-                ax.contour(lx, grid.betas, m["radius"][s], levels=[1.0], colors="k", linewidths=1.2)
+                ax.contour(lx, betas, m["radius"][s], levels=[1.0], colors="k", linewidths=1.2)
             title = f"{m['game']} · {m['rule']}\n{SCHEDULES[s]}"
             if "agree" in m:
                 title += f" · agree {m['agree'][s].mean():.0%}"
@@ -229,9 +308,10 @@ def plot(path: Path, maps: list[dict[str, Any]], grid: Grid) -> None:
         row[0].set_ylabel("beta1 (Adam)" if m["rule"] == "adam" else "momentum beta")
     for ax in axes[-1]:
         ax.set_xlabel("log10 step size")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(3)]
+    shown = len(ALL_CLASSES) if any(m["game"] in NEURAL for m in maps) else len(CLASSES)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours(i)) for i in range(shown)]
     handles.append(plt.Line2D([], [], color="k", lw=1.2))
-    fig.legend(handles, [*CLASSES, "predicted ρ = 1"], loc="lower center", ncol=4, fontsize=9)
+    fig.legend(handles, [*ALL_CLASSES[:shown], "predicted ρ = 1"], loc="lower center", ncol=shown + 1, fontsize=9)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     save_figure(path, fig)
     plt.close(fig)
@@ -243,32 +323,37 @@ def plot(path: Path, maps: list[dict[str, Any]], grid: Grid) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     torch.set_num_threads(1)
-    grid = Grid(np.logspace(np.log10(args.lr_range[0]), np.log10(args.lr_range[1]), args.lrs),
-                np.linspace(-0.95, 0.95, args.betas))
+    def grid_for(game: str, rule: str) -> Grid:
+        low, high = NEURAL_LR_RANGE[rule] if game in NEURAL else args.lr_range
+        return Grid(np.logspace(np.log10(low), np.log10(high), args.lrs), np.linspace(-0.95, 0.95, args.betas))
+
     begin = time.perf_counter()
     maps = []
     for game in args.games:
         for rule in args.rules:
-            maps.append(one_map(game, rule, grid, args))
+            maps.append(one_map(game, rule, grid_for(game, rule), args))
             m = maps[-1]
             print(f"{game} · {rule}: {m['observed'].size:,} cells, observed in {m['observe_s']:.1f} s"
                   + (f", predicted in {m['predict_s']:.1f} s, {int(m['beyond_resolution'].sum())} disagreements "
                      "beyond the grid's resolution" if "predicted" in m else ""), flush=True)  # fmt: skip
     wall = time.perf_counter() - begin
     cells = sum(m["observed"].size for m in maps)
-    header = ["game", "rule", "schedule", *CLASSES, "observed = predicted", "beyond resolution", "median |ρ̂ − ρ|"]
-    table = markdown_table(header, summary_rows(maps))
+    shown = ALL_CLASSES if any(m["game"] in NEURAL for m in maps) else CLASSES
+    header = ["game", "rule", "schedule", *shown, "observed = predicted", "beyond resolution", "median |ρ̂ − ρ|"]
+    table = markdown_table(header, summary_rows(maps, len(shown)))
     text = (f"# Stability maps\n\n{cells:,} cells ({len(maps)} maps of {len(SCHEDULES)} schedules x {args.betas} "
-            f"momenta x {args.lrs} step sizes), T = {args.iterations} iterations each, tolerance {args.tolerance}; "
+            f"momenta x {args.lrs} step sizes), T = {args.iterations} iterations each"
+            f"{f' ({args.neural_iterations} for neural games)' if any(m['game'] in NEURAL for m in maps) else ''}, "
+            f"tolerance {args.tolerance}; "
             f"{wall:.0f} s in all on {machine()}, one thread.\n\n{table}\n")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write(args.out / "results.md", text.encode())
     save_json(args.out / "results.json", {
         "cells": cells, "wall_s": wall, "iterations": args.iterations, "tolerance": args.tolerance,
-        "lrs": grid.lrs, "betas": grid.betas, "schedules": SCHEDULES,
+        "schedules": SCHEDULES, "classes": shown,
         "maps": [{k: v for k, v in m.items() if k not in ("rate_error",)} for m in maps],
     })  # fmt: skip
-    plot(args.out / "stability.png", maps, grid)
+    plot(args.out / "stability.png", maps)
     print(text)
     print(f"wrote {args.out}/results.md, results.json, stability.png")
     return {"maps": maps, "cells": cells, "wall_s": wall, "table": table}

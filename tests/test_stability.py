@@ -68,3 +68,35 @@ def test_the_benchmark_writes_its_table_and_figure(tmp_path, capsys) -> None:
     assert (tmp_path / "stability.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(SystemExit):
         stability.parse_args(["--iterations", "10"])
+
+
+def test_a_neural_cell_is_classified_by_its_run() -> None:
+    # five cells over three evaluations (start first): W1 curves, spread curves (target std 1)
+    w1 = np.array([[1.0, 1.0, 1.0, 1.0, 1.0],
+                   [0.2, 0.1, 0.9, 0.5, 0.1],
+                   [0.1, 0.6, 0.8, 0.2, np.inf]])  # fmt: skip
+    spread = np.array([[0.05, 0.05, 0.05, 0.5, 0.5],
+                       [0.8, 0.9, 0.06, 0.3, 0.9],
+                       [1.0, 0.7, 0.07, 0.05, np.inf]])  # fmt: skip
+    classes = stability.neural_classes(w1, spread, np.zeros(5, dtype=bool), target_std=1.0)
+    names = [stability.ALL_CLASSES[c] for c in classes]
+    assert names == ["converges", "cycles", "stalls", "collapses", "diverges"]
+    ended = stability.neural_classes(w1, spread, np.array([True, False, False, False, False]), target_std=1.0)
+    assert stability.ALL_CLASSES[ended[0]] == "diverges"  # a game that ended on a non-finite move
+    narrow_from_the_start = stability.neural_classes(np.array([[1.0], [0.9]]), np.array([[0.05], [0.05]]),
+                                                     np.zeros(1, dtype=bool), target_std=1.0)  # fmt: skip
+    assert stability.ALL_CLASSES[narrow_from_the_start[0]] == "stalls"  # never wider: not a collapse
+
+
+def test_the_neural_map_runs_every_cell_in_lockstep_and_draws_five_classes(tmp_path) -> None:
+    out = tmp_path / "neural"
+    result = stability.main(["--games", "Normal1D", "--rules", "adam", "--lrs", "3", "--betas", "2",
+                             "--neural-iterations", "20", "--out", str(out)])  # fmt: skip
+    (m,) = result["maps"]
+    assert m["observed"].shape == (4, 2, 3) and result["cells"] == 24
+    assert set(np.unique(m["observed"])) <= set(range(5)) and np.isfinite(m["w1_start"]).all()
+    assert m["lrs"][0] == pytest.approx(stability.NEURAL_LR_RANGE["adam"][0])
+    assert "| collapses | stalls |" in result["table"] and "a neural game" in result["table"]
+    data = json.loads((out / "results.json").read_text())
+    assert data["classes"] == list(stability.ALL_CLASSES)
+    assert (out / "stability.png").stat().st_size > 0
