@@ -31,7 +31,12 @@ played from the same start for --neural-iterations and classified by its run, wi
 to the target at ten evaluations and the spread of the samples (:func:`neural_classes`): *collapses* (the
 samples end spreading less than 10% of the target's std, after spreading wider) and *stalls* (W1 never came
 below a quarter of the start's); *converges* ends below a quarter and within 1.5x of its best, *cycles* came
-below and moved away again, *diverges* went non-finite.
+below and moved away again, *diverges* went non-finite. On Ring8 (the mixture's default networks, batch 128,
+3,000 iterations) the classes come from the modes (:func:`mode_classes`): *converges* covers 7 or 8 of the 8
+modes, *collapses* covers fewer and keeps its dominant mode, *cycles* covers fewer and its dominant mode hops,
+*stalls* has under 10% high-quality samples at the end.
+
+    python -m benchmarks.stability --games Ring8 --rules adam --lrs 8 --betas 8    # 256 mixture cells
 
 Writes results/stability/ (or --out): results.md, results.json, stability.png.
 """
@@ -64,8 +69,10 @@ GAMES = {"Dirac-GAN": ("minimax/DiracGAN-v0", {"loss": "minimax"}, ("theta", "ps
          "bilinear xy": ("minimax/Bilinear-v0", {"A": 1.0}, ("x0", "y0"))}  # fmt: skip
 RULES = ("momentum", "adam")
 #: neural games (no linear prediction: each cell is classified by its own run, see :func:`observe_neural`)
-NEURAL = {"Normal1D": ("minimax/Normal1D-v0", {"hidden": 16, "batch_size": 128, "noise": "normal"})}
+NEURAL = {"Normal1D": ("minimax/Normal1D-v0", {"hidden": 16, "batch_size": 128, "noise": "normal"}),
+          "Ring8": ("minimax/Ring8-v0", {"batch_size": 128})}  # fmt: skip
 NEURAL_LR_RANGE = {"momentum": (1e-3, 1.0), "adam": (1e-4, 0.1)}
+NEURAL_ITERATIONS = {"Normal1D": 1000, "Ring8": 3000}  # the default T of each neural game
 COLLAPSES, STALLS = "collapses", "stalls"
 ALL_CLASSES = (*CLASSES, COLLAPSES, STALLS)
 COLLAPSE_STD = 0.1  # generated samples spreading less than 10% of the target's std: collapsed
@@ -83,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-range", type=float, nargs=2, default=(0.01, 2.0), metavar=("LO", "HI"))
     p.add_argument("--betas", type=int, default=32, help="momentum values, evenly over [-0.95, 0.95] (default 32)")
     p.add_argument("--iterations", type=int, default=400, help="T, iterations per cell (default 400)")
-    p.add_argument("--neural-iterations", type=int, default=1000, help="iterations per neural cell (default 1000)")
+    p.add_argument("--neural-iterations", type=int, default=None,
+                   help=f"iterations per neural cell (default {NEURAL_ITERATIONS})")
     p.add_argument("--tolerance", type=float, default=0.005, help="|rho - 1| below it is 'cycles' (default 0.005)")
     p.add_argument("--games", nargs="+", choices=sorted(GAMES) + sorted(NEURAL), default=sorted(GAMES),
                    help="analytic games (default: both) and neural ones (Normal1D: step sizes over "
@@ -94,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("lrs", "betas"):
         if getattr(args, name) < 2:
             p.error(f"--{name} must be at least 2, got {getattr(args, name)}")
-    if args.neural_iterations < EVALUATIONS:
+    if args.neural_iterations is not None and args.neural_iterations < EVALUATIONS:
         p.error(f"--neural-iterations must be at least {EVALUATIONS}, got {args.neural_iterations}")
     if args.iterations < 8 or args.iterations % 4:
         p.error(f"--iterations must be a multiple of 4, at least 8, got {args.iterations}")
@@ -201,6 +209,37 @@ def neural_classes(w1: np.ndarray, spread: np.ndarray, ended: np.ndarray, target
     return np.where(ended | ~np.isfinite(final) | ~np.isfinite(spread[-1]), 2, out)
 
 
+def modes_of(env: Any, n: int = 2000) -> dict[str, np.ndarray]:
+    """Each game's mode metrics on n samples (the same noise for all): modes covered by at least 1% of a uniform
+    share, the high-quality share, the mode holding most high-quality samples, and whether all are finite."""
+    from minimax.eval.mode_metrics import mode_report
+
+    task = env.game.task
+    x = env.game.generate(n, torch.Generator().manual_seed(0)).double().numpy()
+    reports = [mode_report(x[i], task.centers, task.std) for i in range(env.num_envs)]
+    return {"modes": np.array([r["modes_covered_1pct"] for r in reports]),
+            "high_quality": np.array([r["high_quality_fraction"] for r in reports]),
+            "dominant": np.array([int(np.argmax(r["histogram"])) if r["high_quality"] else -1 for r in reports]),
+            "finite": np.array([r["finite"] == n for r in reports])}  # fmt: skip
+
+
+def mode_classes(modes: np.ndarray, high_quality: np.ndarray, dominant: np.ndarray, finite: np.ndarray,
+                 ended: np.ndarray, all_modes: int) -> np.ndarray:
+    """Each cell's class on a mixture from its mode metrics (evaluations x cells, the start first).
+
+    diverges: non-finite, or the game ended on a non-finite move; stalls: under 10% of its samples are high
+    quality at the end (it never reached the modes); converges: it covers all but at most one mode; cycles: it
+    covers fewer, and its dominant mode changed over the last three evaluations (mode hopping); collapses: it
+    covers fewer and keeps the same dominant mode. The high-quality threshold is the mode metrics' 3 std.
+    """
+    recent = dominant[-3:]
+    hopping = ((recent != dominant[-1]) & (recent >= 0)).any(0)  # -1: no high-quality sample at that evaluation
+    out = np.where(hopping, 1, 3)
+    out = np.where(modes[-1] >= all_modes - 1, 0, out)
+    out = np.where(high_quality[-1] < 0.1, 4, out)
+    return np.where(ended | ~finite[-1], 2, out)
+
+
 def observe_neural(game: str, rule: str, grid: Grid, iterations: int) -> dict[str, np.ndarray]:
     """Play every cell of a neural game for ``iterations`` (seed 0) and classify it by its run."""
     schedules, lrs, betas = grid.cells()
@@ -208,19 +247,21 @@ def observe_neural(game: str, rule: str, grid: Grid, iterations: int) -> dict[st
     env = minimax.make_vector(env_id, len(schedules), schedule=schedules, nonfinite_check_every=50, **options)
     seeds = [0] * len(schedules)  # every cell from the same start and data: only its hyper-parameters differ
     env.reset(seed=seeds)
-    first = w1_and_spread(env)
-    curve, spreads = [first[0]], [first[1]]
-
-    def evaluate(i: int, e: Any, h: Any) -> None:
-        w1, spread = w1_and_spread(e)
-        curve.append(w1)
-        spreads.append(spread)
-
+    mixture = game != "Normal1D"
+    read = modes_of if mixture else (lambda e: dict(zip(("w1", "spread"), w1_and_spread(e))))
+    seen = [read(env)]
     history = minimax.train(env, rules_for(rule, lrs, betas, torch.float32), iterations, seed=seeds, progress=False,
-                            callbacks=[evaluate], callback_every=max(1, iterations // EVALUATIONS))  # fmt: skip
-    w1 = np.stack(curve)
-    classes = neural_classes(w1, np.stack(spreads), np.asarray(history.terminated, dtype=bool), env.game.task.std)
-    return {"w1": w1[-1].reshape(grid.shape), "w1_start": w1[0].reshape(grid.shape),
+                            callbacks=[lambda i, e, h: seen.append(read(e))],
+                            callback_every=max(1, iterations // EVALUATIONS))  # fmt: skip
+    curves = {k: np.stack([snapshot[k] for snapshot in seen]) for k in seen[0]}
+    ended = np.asarray(history.terminated, dtype=bool)
+    if mixture:
+        classes = mode_classes(curves["modes"], curves["high_quality"], curves["dominant"], curves["finite"], ended,
+                               len(env.game.task.centers))  # fmt: skip
+        return {"modes": curves["modes"][-1].reshape(grid.shape),
+                "high_quality": curves["high_quality"][-1].reshape(grid.shape), "observed": classes.reshape(grid.shape)}
+    classes = neural_classes(curves["w1"], curves["spread"], ended, env.game.task.std)
+    return {"w1": curves["w1"][-1].reshape(grid.shape), "w1_start": curves["w1"][0].reshape(grid.shape),
             "observed": classes.reshape(grid.shape)}  # fmt: skip
 
 
@@ -250,7 +291,8 @@ def one_map(game: str, rule: str, grid: Grid, args: argparse.Namespace) -> dict[
     start = time.perf_counter()
     result: dict[str, Any] = {"game": game, "rule": rule, "lrs": grid.lrs, "betas": grid.betas}
     if game in NEURAL:
-        result.update(observe_neural(game, rule, grid, args.neural_iterations))
+        result["iterations"] = args.neural_iterations or NEURAL_ITERATIONS[game]
+        result.update(observe_neural(game, rule, grid, result["iterations"]))
         result["observe_s"] = time.perf_counter() - start
         return result
     result.update(observe(game, rule, grid, args.iterations, args.tolerance))
@@ -339,11 +381,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall = time.perf_counter() - begin
     cells = sum(m["observed"].size for m in maps)
     shown = ALL_CLASSES if any(m["game"] in NEURAL for m in maps) else CLASSES
+    neural_lengths = "".join(f"; {m['iterations']} for {m['game']} · {m['rule']}" for m in maps if m["game"] in NEURAL)
     header = ["game", "rule", "schedule", *shown, "observed = predicted", "beyond resolution", "median |ρ̂ − ρ|"]
     table = markdown_table(header, summary_rows(maps, len(shown)))
     text = (f"# Stability maps\n\n{cells:,} cells ({len(maps)} maps of {len(SCHEDULES)} schedules x {args.betas} "
             f"momenta x {args.lrs} step sizes), T = {args.iterations} iterations each"
-            f"{f' ({args.neural_iterations} for neural games)' if any(m['game'] in NEURAL for m in maps) else ''}, "
+            f"{neural_lengths}, "
             f"tolerance {args.tolerance}; "
             f"{wall:.0f} s in all on {machine()}, one thread.\n\n{table}\n")  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

@@ -100,3 +100,14 @@ def test_the_neural_map_runs_every_cell_in_lockstep_and_draws_five_classes(tmp_p
     data = json.loads((out / "results.json").read_text())
     assert data["classes"] == list(stability.ALL_CLASSES)
     assert (out / "stability.png").stat().st_size > 0
+
+
+def test_a_mixture_cell_is_classified_by_its_modes() -> None:
+    # five cells over three evaluations: modes covered (of 8), high-quality share, dominant mode, all finite
+    modes = np.array([[0, 0, 0, 0, 0], [5, 2, 1, 0, 3], [8, 2, 1, 0, 3]])
+    high_quality = np.array([[0.0] * 5, [0.6, 0.5, 0.9, 0.01, 0.5], [0.8, 0.5, 0.9, 0.02, 0.5]])
+    dominant = np.array([[-1] * 5, [3, 1, 4, -1, 2], [3, 6, 4, -1, 2]])
+    finite = np.ones((3, 5), dtype=bool)
+    finite[-1, 4] = False
+    classes = stability.mode_classes(modes, high_quality, dominant, finite, np.zeros(5, dtype=bool), all_modes=8)
+    assert [stability.ALL_CLASSES[c] for c in classes] == ["converges", "cycles", "collapses", "stalls", "diverges"]
