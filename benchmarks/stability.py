@@ -182,7 +182,9 @@ def observe(game: str, rule: str, grid: Grid, iterations: int, tolerance: float)
 
 def w1_and_spread(env: Any, n: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """Each game's W1 to the normal target and the std of its samples (n samples, the same noise for all; inf
-    where non-finite). W1 from sorted samples against the target's quantiles at (i - 1/2) / n."""
+    where non-finite). W1 from sorted samples against the target's quantiles at (i - 1/2) / n: the midpoint rule
+    of :func:`minimax.eval.metrics.wasserstein1_to_normal`'s exact integral, for all games at once (within 5e-4
+    of it, tested)."""
     task = env.game.task
     x = env.game.generate(n, torch.Generator().manual_seed(0)).reshape(env.num_envs, n).double()
     quantiles = task.mean + task.std * torch.special.ndtri((torch.arange(n, dtype=torch.float64) + 0.5) / n)

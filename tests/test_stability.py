@@ -111,3 +111,17 @@ def test_a_mixture_cell_is_classified_by_its_modes() -> None:
     finite[-1, 4] = False
     classes = stability.mode_classes(modes, high_quality, dominant, finite, np.zeros(5, dtype=bool), all_modes=8)
     assert [stability.ALL_CLASSES[c] for c in classes] == ["converges", "cycles", "collapses", "stalls", "diverges"]
+
+
+def test_the_neural_maps_w1_is_the_exact_one_to_the_midpoint_rules_error() -> None:
+    from minimax.eval.metrics import wasserstein1_to_normal
+
+    env = minimax.make_vector("minimax/Normal1D-v0", 3, hidden=8, batch_size=32)
+    env.reset(seed=[0, 1, 2])
+    w1, spread = stability.w1_and_spread(env, n=2000)
+    samples = env.game.generate(2000, torch.Generator().manual_seed(0)).reshape(3, 2000)
+    task = env.game.task
+    for i in range(3):
+        exact = float(wasserstein1_to_normal(samples[i], task.mean, task.std))
+        assert w1[i] == pytest.approx(exact, abs=5e-4)  # quantiles at (i - 1/2)/n, not each cell's integral (1e-4 here)
+        assert spread[i] == pytest.approx(float(samples[i].double().std()), rel=1e-9)
