@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--iterations", type=int, default=400, help="T, iterations per cell (default 400)")
     p.add_argument("--neural-iterations", type=int, default=None,
                    help=f"iterations per neural cell (default {NEURAL_ITERATIONS})")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="neural games: seeds per cell, a second axis (each cell's class is its seeds' most common)")
     p.add_argument("--tolerance", type=float, default=0.005, help="|rho - 1| below it is 'cycles' (default 0.005)")
     p.add_argument("--games", nargs="+", choices=sorted(GAMES) + sorted(NEURAL), default=sorted(GAMES),
                    help="analytic games (default: both) and neural ones (Normal1D: step sizes over "
@@ -102,6 +104,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("lrs", "betas"):
         if getattr(args, name) < 2:
             p.error(f"--{name} must be at least 2, got {getattr(args, name)}")
+    if args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.neural_iterations is not None and args.neural_iterations < EVALUATIONS:
         p.error(f"--neural-iterations must be at least {EVALUATIONS}, got {args.neural_iterations}")
     if args.iterations < 8 or args.iterations % 4:
@@ -242,29 +246,38 @@ def mode_classes(modes: np.ndarray, high_quality: np.ndarray, dominant: np.ndarr
     return np.where(ended | ~finite[-1], 2, out)
 
 
-def observe_neural(game: str, rule: str, grid: Grid, iterations: int) -> dict[str, np.ndarray]:
-    """Play every cell of a neural game for ``iterations`` (seed 0) and classify it by its run."""
-    schedules, lrs, betas = grid.cells()
+def observe_neural(game: str, rule: str, grid: Grid, iterations: int, seeds: int = 1) -> dict[str, np.ndarray]:
+    """Play every cell of a neural game for ``iterations`` with seeds 0..seeds-1 and classify it by its runs.
+
+    Within a seed every cell starts from the same parameters and data: only its hyper-parameters differ. All
+    cells x seeds are games of one vector env. A cell's class is the one most of its seeds end in (ties: the
+    lower class), ``agreement`` the share of its seeds in that class; its numbers are medians over seeds.
+    """
+    schedules, lrs, betas = (list(np.repeat(v, seeds)) for v in grid.cells())
     env_id, options = NEURAL[game]
     env = minimax.make_vector(env_id, len(schedules), schedule=schedules, nonfinite_check_every=50, **options)
-    seeds = [0] * len(schedules)  # every cell from the same start and data: only its hyper-parameters differ
-    env.reset(seed=seeds)
+    seed_of = [k % seeds for k in range(len(schedules))]
+    env.reset(seed=seed_of)
     mixture = game != "Normal1D"
     read = modes_of if mixture else (lambda e: dict(zip(("w1", "spread"), w1_and_spread(e))))
     seen = [read(env)]
-    history = minimax.train(env, rules_for(rule, lrs, betas, torch.float32), iterations, seed=seeds, progress=False,
-                            callbacks=[lambda i, e, h: seen.append(read(e))],
+    history = minimax.train(env, rules_for(rule, lrs, betas, torch.float32), iterations, seed=seed_of,
+                            progress=False, callbacks=[lambda i, e, h: seen.append(read(e))],
                             callback_every=max(1, iterations // EVALUATIONS))  # fmt: skip
     curves = {k: np.stack([snapshot[k] for snapshot in seen]) for k in seen[0]}
     ended = np.asarray(history.terminated, dtype=bool)
     if mixture:
         classes = mode_classes(curves["modes"], curves["high_quality"], curves["dominant"], curves["finite"], ended,
                                len(env.game.task.centers))  # fmt: skip
-        return {"modes": curves["modes"][-1].reshape(grid.shape),
-                "high_quality": curves["high_quality"][-1].reshape(grid.shape), "observed": classes.reshape(grid.shape)}
-    classes = neural_classes(curves["w1"], curves["spread"], ended, env.game.task.std)
-    return {"w1": curves["w1"][-1].reshape(grid.shape), "w1_start": curves["w1"][0].reshape(grid.shape),
-            "observed": classes.reshape(grid.shape)}  # fmt: skip
+        numbers = {"modes": curves["modes"][-1], "high_quality": curves["high_quality"][-1]}
+    else:
+        classes = neural_classes(curves["w1"], curves["spread"], ended, env.game.task.std)
+        numbers = {"w1": curves["w1"][-1], "w1_start": curves["w1"][0]}
+    per_seed = classes.reshape(-1, seeds)
+    counts = np.stack([(per_seed == c).sum(1) for c in range(len(ALL_CLASSES))], axis=1)
+    modal = counts.argmax(1)
+    out = {k: np.median(v.reshape(-1, seeds), axis=1).reshape(grid.shape) for k, v in numbers.items()}
+    return {**out, "observed": modal.reshape(grid.shape), "agreement": (counts.max(1) / seeds).reshape(grid.shape)}
 
 
 def predict(game: str, grid: Grid, tolerance: float) -> dict[str, np.ndarray]:
@@ -294,7 +307,8 @@ def one_map(game: str, rule: str, grid: Grid, args: argparse.Namespace) -> dict[
     result: dict[str, Any] = {"game": game, "rule": rule, "lrs": grid.lrs, "betas": grid.betas}
     if game in NEURAL:
         result["iterations"] = args.neural_iterations or NEURAL_ITERATIONS[game]
-        result.update(observe_neural(game, rule, grid, result["iterations"]))
+        result["seeds"] = args.seeds
+        result.update(observe_neural(game, rule, grid, result["iterations"], args.seeds))
         result["observe_s"] = time.perf_counter() - start
         return result
     result.update(observe(game, rule, grid, args.iterations, args.tolerance))
@@ -383,7 +397,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     wall = time.perf_counter() - begin
     cells = sum(m["observed"].size for m in maps)
     shown = ALL_CLASSES if any(m["game"] in NEURAL for m in maps) else CLASSES
-    neural_lengths = "".join(f"; {m['iterations']} for {m['game']} · {m['rule']}" for m in maps if m["game"] in NEURAL)
+    neural_lengths = "".join(f"; {m['iterations']} for {m['game']} · {m['rule']} ({m['seeds']} seed(s) a cell, "
+                             f"{m['agreement'].mean():.0%} of them in the cell's class)"
+                             for m in maps if m["game"] in NEURAL)  # fmt: skip
     header = ["game", "rule", "schedule", *shown, "observed = predicted", "beyond resolution", "median |ρ̂ − ρ|"]
     table = markdown_table(header, summary_rows(maps, len(shown)))
     text = (f"# Stability maps\n\n{cells:,} cells ({len(maps)} maps of {len(SCHEDULES)} schedules x {args.betas} "

@@ -125,3 +125,14 @@ def test_the_neural_maps_w1_is_the_exact_one_to_the_midpoint_rules_error() -> No
         exact = float(wasserstein1_to_normal(samples[i], task.mean, task.std))
         assert w1[i] == pytest.approx(exact, abs=5e-4)  # quantiles at (i - 1/2)/n, not each cell's integral (1e-4 here)
         assert spread[i] == pytest.approx(float(samples[i].double().std()), rel=1e-9)
+
+
+def test_seeds_are_a_second_axis_of_the_neural_map() -> None:
+    grid = stability.Grid(np.array([1e-3, 1e-2]), np.array([0.0, 0.5]))
+    one = stability.observe_neural("Normal1D", "adam", grid, 20, seeds=1)
+    three = stability.observe_neural("Normal1D", "adam", grid, 20, seeds=3)
+    assert three["observed"].shape == three["agreement"].shape == (4, 2, 2)
+    assert np.all(one["agreement"] == 1.0)
+    assert set(np.unique(three["agreement"])) <= {1 / 3, 2 / 3, 1.0}  # the modal class holds 1, 2 or 3 of 3 seeds
+    # the seeds are different starts: the median starting W1 over three is not seed 0's
+    assert not np.allclose(three["w1_start"], one["w1_start"])
