@@ -207,6 +207,15 @@ class Config:
         recipe = f"recipe: {self.task_options['noise']} noise, batch {self.task_options['batch_size']} · " if self.is_recipe else ""
         return f"{recipe}{self.schedule} · {self.rule}{decay} · {self.loss}{ema}"
 
+    def make_rules(self) -> dict[str, agents.UpdateRule]:
+        """Both players' rules for the whole run (decays sized to each player's moves), the generator's averaged
+        when :attr:`ema` is set."""
+        schedule = minimax.make_schedule(self.schedule)
+        rules = {p: self.make_rule(self.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
+        if self.ema is not None:
+            rules["generator"] = agents.averaged(rules["generator"], decay=self.ema)
+        return rules
+
     def make_rule(self, moves: int) -> agents.UpdateRule:
         """The update rule of a player that makes ``moves`` moves in the run."""
         rule = agents.make(self.rule, **self.rule_options)
@@ -327,10 +336,7 @@ def run(config: Config, seed: int, n_samples: int, evaluations: int) -> dict[str
     torch.set_num_threads(1)  # tiny networks: threads only add synchronisation
     env = pettingzoo.make("aec", "minimax/Normal1D-v0", view="torch", schedule=config.schedule, loss=config.loss,
                           **config.task_options)
-    schedule = minimax.make_schedule(config.schedule)
-    rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
-    if config.ema is not None:
-        rules["generator"] = agents.averaged(rules["generator"], decay=config.ema)
+    rules = config.make_rules()
 
     def evaluated_generator() -> torch.Tensor | None:
         state = rules["generator"].state
@@ -409,10 +415,7 @@ def run_lockstep(configs: list[Config], seeds: list[int], n_samples: int, evalua
     first = configs[0]
     env = minimax.make_vector("minimax/Normal1D-v0", len(jobs), schedule=[c.schedule for c, _ in jobs],
                               loss=[c.loss for c, _ in jobs], **first.task_options)  # fmt: skip
-    schedule = minimax.make_schedule(first.schedule)
-    rules = {p: first.make_rule(first.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
-    if first.ema is not None:
-        rules["generator"] = agents.averaged(rules["generator"], decay=first.ema)
+    rules = first.make_rules()
     game = env.game
 
     def generated(i: int, values: torch.Tensor | None) -> tuple[np.ndarray, dict[str, float]]:
@@ -586,8 +589,7 @@ def arithmetic_floor(config: Config, games: int, workers: int) -> dict[str, floa
     from benchmarks import speed
 
     env = minimax.make_vector("minimax/Normal1D-v0", 2, schedule=config.schedule, loss=config.loss, **config.task_options)
-    schedule = minimax.make_schedule(config.schedule)
-    rules = {p: config.make_rule(config.iterations * schedule.turns_of(p)) for p in minimax.PLAYERS}
+    rules = config.make_rules()
     env.reset(seed=[0, 1])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -77,6 +77,7 @@ COLLAPSES, STALLS = "collapses", "stalls"
 ALL_CLASSES = (*CLASSES, COLLAPSES, STALLS)
 COLLAPSE_STD = 0.1  # generated samples spreading less than 10% of the target's std: collapsed
 EVALUATIONS = 10  # W1 to the target along each neural cell's run (and at its start)
+CONVERGES_AT, CYCLES_AT, DIVERGES_AT, COLLAPSES_AT, STALLS_AT = range(len(ALL_CLASSES))  # class indices in maps
 NEAR = 1e-6  # the linear-regime start of the heavy-ball cells
 LINEAR = 1e4  # how far the distance to the equilibrium may grow (x d_0) while a rate is measured: 1e-6 -> 1e-2
 
@@ -208,11 +209,11 @@ def neural_classes(w1: np.ndarray, spread: np.ndarray, ended: np.ndarray, target
     """
     start, final, best = w1[0], w1[-1], w1.min(0)
     narrow = COLLAPSE_STD * target_std
-    out = np.full(final.shape, 1)  # cycles
-    out = np.where(best >= 0.25 * start, 4, out)
-    out = np.where((final < 0.25 * start) & (final <= 1.5 * best), 0, out)
-    out = np.where((spread[-1] < narrow) & (spread.max(0) >= narrow), 3, out)
-    return np.where(ended | ~np.isfinite(final) | ~np.isfinite(spread[-1]), 2, out)
+    out = np.full(final.shape, CYCLES_AT)
+    out = np.where(best >= 0.25 * start, STALLS_AT, out)
+    out = np.where((final < 0.25 * start) & (final <= 1.5 * best), CONVERGES_AT, out)
+    out = np.where((spread[-1] < narrow) & (spread.max(0) >= narrow), COLLAPSES_AT, out)
+    return np.where(ended | ~np.isfinite(final) | ~np.isfinite(spread[-1]), DIVERGES_AT, out)
 
 
 def modes_of(env: Any, n: int = 2000) -> dict[str, np.ndarray]:
@@ -240,10 +241,10 @@ def mode_classes(modes: np.ndarray, high_quality: np.ndarray, dominant: np.ndarr
     """
     recent = dominant[-3:]
     hopping = ((recent != dominant[-1]) & (recent >= 0)).any(0)  # -1: no high-quality sample at that evaluation
-    out = np.where(hopping, 1, 3)
-    out = np.where(modes[-1] >= all_modes - 1, 0, out)
-    out = np.where(high_quality[-1] < 0.1, 4, out)
-    return np.where(ended | ~finite[-1], 2, out)
+    out = np.where(hopping, CYCLES_AT, COLLAPSES_AT)
+    out = np.where(modes[-1] >= all_modes - 1, CONVERGES_AT, out)
+    out = np.where(high_quality[-1] < 0.1, STALLS_AT, out)
+    return np.where(ended | ~finite[-1], DIVERGES_AT, out)
 
 
 def observe_neural(game: str, rule: str, grid: Grid, iterations: int, seeds: int = 1) -> dict[str, np.ndarray]:
