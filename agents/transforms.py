@@ -310,7 +310,6 @@ def fused_adam(
     lr_, b1_, b2_, eps_, decay = (_fused_scalar(owner, n, v) for n, v in
                                   (("lr", lr), ("beta1", b1), ("beta2", b2), ("eps", eps), ("weight_decay", weight_decay)))  # fmt: skip
     kernel = torch._fused_adamw_ if decoupled else torch._fused_adam_
-    scratch: dict[tuple, Tensor] = {}
 
     def init(params: Tensor) -> FusedAdamState:
         count = torch.zeros((), dtype=torch.float32, device=params.device)
@@ -318,26 +317,25 @@ def fused_adam(
         return FusedAdamState(count, torch.zeros_like(params), torch.zeros_like(params), nu_max)
 
     def step(updates: Tensor, state: FusedAdamState, params: Optional[Tensor]) -> tuple[Tensor, FusedAdamState]:
-        """In place on ``updates`` (the gradient in, the change out) and the state's tensors."""
+        """The change for the gradient ``updates``, in place on the state's tensors (and, with L2 weight decay, on
+        ``updates``: the caller donates it)."""
         if decay and params is None:
             raise ValueError("fused Adam with weight decay needs params, got None")
-        key = (updates.shape, updates.dtype, updates.device)
-        if key not in scratch:
-            scratch[key] = torch.empty_like(updates)
-        grads = scratch[key].copy_(updates)
         if decay and not decoupled:
-            grads.add_(params, alpha=decay)  # L2: the kernel would take it from the (zeroed) parameters
-        updates.zero_()
+            updates.add_(params, alpha=decay)  # L2: the kernel would take it from the (zeroed) parameters
+        # The kernel moves "parameters" that start at zero: it writes the change itself, reading the gradient
+        # where it lies (a zeroed buffer costs one write; a copy of the gradient would cost a read and a write)
+        change = torch.zeros_like(updates)
         state.count.add_(1)
-        kernel([updates], [grads], [state.mu], [state.nu], [state.nu_max] if amsgrad else [], [state.count],
+        kernel([change], [updates], [state.mu], [state.nu], [state.nu_max] if amsgrad else [], [state.count],
                lr=lr_, beta1=b1_, beta2=b2_, weight_decay=0.0, eps=eps_, amsgrad=amsgrad, maximize=False)  # fmt: skip
         if decay and decoupled:
-            updates.add_(params, alpha=-lr_ * decay)
-        return updates, state
+            change.add_(params, alpha=-lr_ * decay)
+        return change, state
 
     def update(updates: Tensor, state: FusedAdamState, params: Optional[Tensor] = None):
         fresh = FusedAdamState(*(None if t is None else t.clone() for t in state))
-        return step(updates.clone(), fresh, params)
+        return step(updates.clone() if decay and not decoupled else updates, fresh, params)  # only L2 writes to it
 
     return GradientTransformation(init, update, step)
 

@@ -1,13 +1,14 @@
 """Divergence: the first non-finite loss, action or parameter is named exactly, whatever the read interval.
 
-Each move watches its loss and the float64 sums of its action and of the resulting parameters;
+Each move watches its loss and the finite witnesses (half the max-min spread, in float64) of its
+action and of the resulting parameters;
 the host reads one health number per game every ``nonfinite_check_every`` moves and decodes
 the watched values only when it is non-finite. These tests script the non-finite event (an
 action with a NaN at a chosen move) and check that every read interval, including ones longer
 than the device-side fold (:data:`minimax.core.match._FOLD_AT` watched values), names the same
 move, player and kind, that a game is frozen from its first bad move even before the host
 reads it, and that a large but finite vector whose float32 sum would overflow is not taken
-for a non-finite one.
+for a non-finite one (and the witness itself, on every kind of non-finite entry).
 """
 
 from __future__ import annotations
@@ -110,3 +111,15 @@ def test_health_reads_once_per_interval_and_the_state_holds_the_decoded_event() 
     again.reset(seed=0)
     again.load_state_dict(state)
     assert again.reason == env.reason == "non-finite action (discriminator) at step 6"
+
+
+@pytest.mark.parametrize("wide", [torch.float64, torch.float32])
+def test_the_finite_witness_is_finite_exactly_when_every_entry_is(wide: torch.dtype) -> None:
+    big = torch.finfo(torch.float32).max
+    rows = torch.tensor([[1.0, -2.0, 3.0], [big, -big, big], [math.nan, 0.0, 1.0], [1.0, math.inf, 0.0],
+                         [-math.inf, 0.0, 5.0], [math.inf, math.inf, math.inf], [-math.inf, -math.inf, 0.0]])
+    witness = match_module.finite_witness(rows, wide)
+    assert witness.dtype == wide and witness.shape == (7,)
+    assert torch.isfinite(witness).tolist() == [True, True, False, False, False, False, False]
+    assert witness[0].item() == 2.5  # half the spread: (3 - -2) / 2
+    assert match_module.finite_witness(torch.empty(2, 0), wide).tolist() == [0.0, 0.0]  # no entries: finite

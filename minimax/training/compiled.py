@@ -42,22 +42,23 @@ import torch
 from agents.rules import UpdateRule
 from minimax.core.game import gradient_norm, loss_term
 from minimax.core.losses import InstanceNoise, Outcome, Regularized, gan_value
-from minimax.core.match import Match, Tick
+from minimax.core.match import Match, Tick, finite_witness
 from minimax.core.networks import NORM, BatchedNetwork
 from minimax.core.players import BOTH, DISCRIMINATOR, FAKE, GENERATOR, PLAYERS, REAL
 
 
 @dataclass
 class MoveResult:
-    """What one compiled move hands back to the match: the mover's loss and diagnostics, its change's sums."""
+    """What one compiled move hands back to the match: the mover's loss and diagnostics, the finite witnesses
+    (:func:`minimax.core.match.finite_witness`) of its change and of its new parameters."""
 
     loss: torch.Tensor
     grad_norm: torch.Tensor
     d_real: torch.Tensor | None
     d_fake: torch.Tensor | None
     value: torch.Tensor | None
-    action_sum: torch.Tensor
-    params_sum: torch.Tensor
+    action_witness: torch.Tensor
+    params_witness: torch.Tensor
 
 
 def compile_problems(match: Match, rules: dict[str, Any]) -> list[str]:
@@ -230,9 +231,8 @@ class CompiledTicks:
                 if masks[p] is not None:
                     moved = torch.where(masks[p].unsqueeze(-1), moved, params[p])
                 new_params[p] = moved
-                wide = torch.float64
                 results[p] = MoveResult(loss[p], gradient_norm(grads[p]), d_real, d_fake, value,
-                                        delta.sum(-1, dtype=wide), moved.sum(-1, dtype=wide))  # fmt: skip
+                                        finite_witness(delta), finite_witness(moved))  # fmt: skip
             return new_params, new_states, results
 
         return tick_function
