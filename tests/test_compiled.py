@@ -160,3 +160,25 @@ def test_one_rule_for_both_players_compiles_once_across_train_calls() -> None:
     entries = dict(_CACHE[env.match])
     minimax.train(env, rule, 2, seed=0, progress=False, compile=True)
     assert _CACHE[env.match] == entries and len(entries) == 1
+
+
+def test_guards_skipped_within_a_run_are_evaluated_again_when_the_inputs_change_layout() -> None:
+    """Within a run a tick skips the compiler's guards once they have been evaluated for its inputs' layout;
+    a new run evaluates them again, so a batch size changed between runs compiles anew instead of running
+    the graph specialised on the old one (which would read the wrong number of samples)."""
+    from minimax.training.compiled import _CACHE
+
+    make = lambda: minimax.GameAECEnv(Game(small_1d(), loss="non-saturating", dtype=F64), "alternating:k=1")  # noqa: E731
+    eager_env, compiled_env = make(), make()
+    eager_rules, compiled_rules = adam_pair(), adam_pair()
+    layouts = []
+    for batch_size in (16, 24):
+        for env in (eager_env, compiled_env):
+            env.game.task.batch_size = batch_size
+        eager = minimax.train(eager_env, eager_rules, 3, seed=1, progress=False)
+        compiled = minimax.train(compiled_env, compiled_rules, 3, seed=1, progress=False, compile=True)
+        assert_same_run(eager_env, eager, compiled_env, compiled)
+        (ticks,) = _CACHE[compiled_env.match].values()
+        assert len(ticks.warm) == 2  # both ticks of the iteration ran with their guards skipped after the first call
+        layouts.append(dict(ticks.warm))
+    assert layouts[0].keys() == layouts[1].keys() and layouts[0] != layouts[1]  # the second run's inputs are larger
