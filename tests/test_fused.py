@@ -116,3 +116,18 @@ def test_a_game_with_fused_adam_trains_checkpoints_and_resumes_bitwise(tmp_path)
         assert torch.equal(again.game.parameters(p), env.game.parameters(p))
     assert (resumed["generator_loss"] == reference["generator_loss"]).all()
     assert copy.deepcopy(rules["generator"]).hyperparameters["fused"] is True
+
+
+@pytest.mark.parametrize("options", [dict(lr=1e-3), dict(lr=1e-3, weight_decay=0.1),
+                                     dict(lr=1e-3, weight_decay=0.1, decoupled_weight_decay=True)])  # fmt: skip
+def test_fused_adams_functional_update_leaves_its_inputs_alone(options) -> None:
+    """update() is pure (the kernel reads the gradient where it lies, and only L2 decay works on a copy of it)."""
+    rule = agents.make("adam", fused=True, **options)
+    params, grad = torch.randn(300), torch.randn(300)
+    rule.step(torch.randn(300), params, in_place=True)  # a state with moments that are not zero
+    state = rule.state
+    saved = [grad.clone(), params.clone(), *(t.clone() for t in state if t is not None)]
+    first, _ = rule.update(grad, state, params)
+    second, _ = rule.update(grad, state, params)
+    assert torch.equal(first, second) and not torch.equal(first, torch.zeros_like(first))
+    assert all(torch.equal(a, b) for a, b in zip(saved, [grad, params, *(t for t in state if t is not None)]))
