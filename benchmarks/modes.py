@@ -3,7 +3,9 @@
 Tasks: Ring8 (8 Gaussians on the unit circle, std 0.01, The Numerics of GANs' 4 x 16 ReLU
 networks, noise dim 16, batch 512) and Grid25 (25 Gaussians on {-4, -2, 0, 2, 4}^2, std
 0.05, PacGAN's networks: generator 4 x 400 ReLU + BatchNorm, discriminator 3 x 200 maxout(5),
-noise dim 2, batch 100). Methods, each a small named config (``--methods``):
+noise dim 2, batch 100), and Grid16 (``--task grid16``: the same grid 4 x 4, centres {-3, -1, 1, 3}^2,
+for SGA's claim, Balduzzi et al. 2018: RMSProp collapses to a few modes, SGA finds all 16; its
+networks are Grid25's). Methods, each a small named config (``--methods``):
 
     gan            GAN, minimax (saturating) loss, alternating k=1, Adam
     ns             non-saturating loss, alternating k=1, Adam
@@ -14,6 +16,7 @@ noise dim 2, batch 100). Methods, each a small named config (``--methods``):
     pacgan2        the gan config with a packed discriminator, pack=2 (Lin et al. 2018)
     optimistic     minimax loss, simultaneous moves (Parallel env), optimistic Adam per player
     consensus      minimax loss, Parallel env, consensus (gamma <--gamma>) scaled by RMSProp
+    rmsprop        minimax loss, Parallel env, RMSProp per player (SGA's baseline)
     sga            minimax loss, Parallel env, SGA (lambda 1, sign rule) scaled by RMSProp
     extragradient  minimax loss, Parallel env, extragradient with RMSProp scaling at both steps
 
@@ -77,9 +80,12 @@ from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_fi
 from minimax.eval.mode_metrics import TARGET_HIGH_QUALITY_2D, mode_report  # noqa: E402
 
 PLAYERS = minimax.PLAYERS
-TASKS = {"ring8": "minimax/Ring8-v0", "grid25": "minimax/Grid25-v0"}
+TASKS = {"ring8": "minimax/Ring8-v0", "grid25": "minimax/Grid25-v0", "grid16": "minimax/Grid25-v0"}
+#: What a task sets on its registered env: grid16 is the grid's 4 x 4 form (SGA's figure, Balduzzi et al. 2018)
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {"grid16": {"side": 4}}
 QUICK_METHODS = ("gan", "pacgan2", "consensus")
-FULL_ITERATIONS = {"ring8": 50_000, "grid25": 400_000}  # Numerics of GANs; PacGAN (400 epochs x 1000 steps)
+# Numerics of GANs; PacGAN (400 epochs x 1000 steps); grid16: ANCHORS gives no budget, so --full runs grid25's
+FULL_ITERATIONS = {"ring8": 50_000, "grid25": 400_000, "grid16": 400_000}
 QUICK_ITERATIONS = 2000
 HEADLINE = ("modes_covered", "high_quality_fraction", "reverse_kl")
 
@@ -95,7 +101,7 @@ class Method:
     label: str
     loss: str
     schedule: str | None  # an AEC schedule, or None for the Parallel env (simultaneous moves)
-    rule: str  # "adam", "optimistic-adam", or a joint rule: "consensus", "sga", "extragradient"
+    rule: str  # "adam", "optimistic-adam", "rmsprop", or a joint rule: "consensus", "sga", "extragradient"
     betas: tuple[float, float] = (0.5, 0.999)
     pack: int = 1
     reference: dict[str, str] = field(default_factory=dict, hash=False)
@@ -120,7 +126,9 @@ def methods(r1: float, gamma: float) -> dict[str, Method]:
         Method("optimistic", "optimistic Adam (simultaneous)", "minimax", None, "optimistic-adam"),
         Method("consensus", f"consensus (γ={gamma:g}) + RMSProp", "minimax", None, "consensus",
                reference={"ring8": "all 8 (fig.)"}),
-        Method("sga", "SGA (λ=1) + RMSProp", "minimax", None, "sga"),
+        Method("rmsprop", "GAN, simultaneous RMSProp", "minimax", None, "rmsprop",
+               reference={"grid16": "a few (fig.)"}),
+        Method("sga", "SGA (λ=1) + RMSProp", "minimax", None, "sga", reference={"grid16": "all 16 (fig.)"}),
         Method("extragradient", "extragradient + RMSProp", "minimax", None, "extragradient"),
     )}  # fmt: skip
 
@@ -199,6 +207,8 @@ def make_agents(method: Method, lr: float, gamma: float) -> Any:
         return RMSScaled(agents.make("sga", lr=1.0, lam=1.0), lr)
     if method.rule == "extragradient":
         return ExtraRMSprop(lr)
+    if method.rule == "rmsprop":  # SGA's baseline: the same RMSProp on the plain field
+        return {p: agents.make("rmsprop", lr=lr) for p in PLAYERS}
     return {p: agents.make(method.rule, lr=lr, betas=method.betas) for p in PLAYERS}
 
 
@@ -279,8 +289,13 @@ def task_options(args: argparse.Namespace) -> dict[str, Any]:
 # ---- 3. One run -----------------------------------------------------------------------------------
 
 
+def env_options(task: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The task's own settings (:data:`TASK_DEFAULTS`) under the ones given on the command line."""
+    return {**TASK_DEFAULTS.get(task, {}), **options}
+
+
 def make_env(task: str, method: Method, options: dict[str, Any]) -> Any:
-    kwargs = {"loss": method.loss, "pack": method.pack, **options}
+    kwargs = {"loss": method.loss, "pack": method.pack, **env_options(task, options)}
     if method.schedule is None:
         return pettingzoo.make("parallel", TASKS[task], view="torch", **kwargs)
     return pettingzoo.make("aec", TASKS[task], view="torch", schedule=method.schedule, **kwargs)
@@ -349,7 +364,7 @@ def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: i
     simultaneous = first.schedule is None
     env = minimax.make_vector(TASKS[task], len(jobs), loss=[m.loss for m, _ in jobs], pack=first.pack,
                               schedule="simultaneous" if simultaneous else [m.schedule for m, _ in jobs],
-                              joint=simultaneous, **options)  # fmt: skip
+                              joint=simultaneous, **env_options(task, options))  # fmt: skip
     game = env.game
     centers, std = game.task.centers, game.task.std
     curve_at, shots_at = checkpoints(iterations, evaluations, snapshots)
@@ -387,7 +402,7 @@ def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: i
 
 def floor(task: str, options: dict[str, Any], n: int, seeds: int) -> list[dict[str, Any]]:
     """The metrics of target samples of size n: what a perfect generator scores."""
-    target = pettingzoo.make("aec", TASKS[task], view="torch", **options).game.task
+    target = pettingzoo.make("aec", TASKS[task], view="torch", **env_options(task, options)).game.task
     draws = [target.sample_data(n, torch.Generator().manual_seed(1_000_000 + s), torch.device("cpu"), torch.float64)
              for s in range(seeds)]
     return [mode_report(x, target.centers, target.std) for x in draws]
@@ -514,7 +529,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     sections, summaries, tasks_info, floors_of = [], [], {}, {}
     for task in args.task:
-        target = pettingzoo.make("aec", TASKS[task], view="torch", **options).game.task
+        target = pettingzoo.make("aec", TASKS[task], view="torch", **env_options(task, options)).game.task
         centers, k = target.centers.numpy(), len(target.centers)
         floors = floor(task, options, args.samples, args.seeds)
         text, summary = table(task, k, chosen, runs, floors)

@@ -45,8 +45,25 @@ def test_modes_benchmark_refuses_unknown_methods() -> None:
     with pytest.raises(SystemExit):
         modes.parse_args(["--methods", "gan", "wgan"])
     args = modes.parse_args(["--full"])
-    assert args.seeds == 10 and args.lr == 1e-4 and set(args.task) == {"ring8", "grid25"}
-    assert len(args.methods) == 10 and modes.iterations_for(args, "grid25") == 400_000
+    assert args.seeds == 10 and args.lr == 1e-4 and set(args.task) == {"ring8", "grid25", "grid16"}
+    assert len(args.methods) == 11 and modes.iterations_for(args, "grid25") == 400_000
+
+
+def test_the_4x4_grid_runs_sgas_claim_rmsprop_against_sga(tmp_path, capsys) -> None:
+    """Grid16 is the grid env with side 4 (16 modes at {-3, -1, 1, 3}^2); rmsprop and sga sit next to the paper's figure."""
+    out = tmp_path / "grid16"
+    modes.main(["--task", "grid16", "--methods", "rmsprop", "sga", "--seeds", "1", "--iterations", "4", "--samples",
+                "200", "--evaluations", "1", "--snapshots", "1", "--workers", "1", "--out", str(out), "--no-progress",
+                *TINY])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "| floor (target sample) | 16 | — | 16 |" in printed
+    assert "| a few (fig.) |" in printed and "| all 16 (fig.) |" in printed
+    data = json.loads((out / "results.json").read_text())
+    assert all(f["modes_covered"] == 16 for f in data["floor"]["grid16"])
+    assert {r["method"] for r in data["runs"]} == {"rmsprop", "sga"} and all(r["iterations"] == 4 for r in data["runs"])
+    target = pettingzoo.make("aec", modes.TASKS["grid16"], view="torch", **modes.env_options("grid16", {})).game.task
+    assert sorted(set(target.centers[:, 0].tolist())) == [-3.0, -1.0, 1.0, 3.0]
+    assert (out / "samples_grid16.png").stat().st_size > 0
 
 
 def test_rms_scaled_consensus_is_rmsprop_on_the_consensus_direction() -> None:
