@@ -120,6 +120,23 @@ class UpdateRule:
             return self.update(grads, state, params)
         return self.transform.update_(grads, state, params)
 
+    @property
+    def moves_in_place(self) -> bool:
+        """Whether :meth:`move_` runs a kernel that moves the parameters itself (the transformation has an
+        ``apply_``, and the rule's class keeps :meth:`step` as it is here, so the two make the same move)."""
+        return self.transform.apply_ is not None and type(self).step is UpdateRule.step
+
+    def move_(self, grads: Tensor, params: Tensor) -> None:
+        """Move ``params`` in place by the change :meth:`step` would return for ``grads`` (bitwise), updating the
+        state kept by the rule; every row moves. The caller donates ``grads`` (it may be overwritten)."""
+        if not self.moves_in_place:
+            raise TypeError(f"{self.name} has no in-place move (moves_in_place is False): use step")
+        key = (params.shape, params.dtype, params.device)
+        with torch.no_grad():
+            if self._state is None or key != self._state_key:
+                self._state, self._state_key = self.init(params), key
+            self._state = self.transform.apply_(grads, self._state, params)
+
     def step(self, grads: Tensor, params: Tensor, *, moving: Optional[Tensor] = None, in_place: bool = False) -> Tensor:
         """The change for ``grads`` at ``params``, updating the state kept by the rule (what `act` does on tensors).
 

@@ -30,11 +30,17 @@ class GradientTransformation(NamedTuple):
     `update`'s. It exists for speed: on large parameter vectors a CPU spends more time writing
     fresh tensors than computing, and in-place kernels avoid that (torch.optim's own loops are
     in place). Loops that own the gradient and the state (the vector trainer) use it.
+
+    `apply_` (optional) makes the move itself: `apply_(updates, state, params) -> state` adds the
+    change to `params` in place, leaving them bitwise equal to `params + update(...)[0]`, and may
+    overwrite `updates` and the state's tensors. Where a kernel moves the parameters directly
+    (torch's fused Adam), this saves writing the change and reading it back.
     """
 
     init: Callable[[Tensor], State]
     update: Callable[[Tensor, State, Optional[Tensor]], tuple[Tensor, State]]
     update_: Optional[Callable[[Tensor, State, Optional[Tensor]], tuple[Tensor, State]]] = None
+    apply_: Optional[Callable[[Tensor, State, Tensor], State]] = None
 
 
 class EmptyState(NamedTuple):
@@ -337,7 +343,18 @@ def fused_adam(
         fresh = FusedAdamState(*(None if t is None else t.clone() for t in state))
         return step(updates.clone() if decay and not decoupled else updates, fresh, params)  # only L2 writes to it
 
-    return GradientTransformation(init, update, step)
+    def apply_(updates: Tensor, state: FusedAdamState, params: Tensor) -> FusedAdamState:
+        """The kernel on the parameters themselves, as torch.optim.Adam(fused=True) runs it: bitwise
+        ``params + step(...)[0]`` (the kernel subtracts the same step from zero or from the parameter)."""
+        if decay:
+            updates.add_(params, alpha=decay)  # L2, as in step
+        state.count.add_(1)
+        kernel([params], [updates], [state.mu], [state.nu], [state.nu_max] if amsgrad else [], [state.count],
+               lr=lr_, beta1=b1_, beta2=b2_, weight_decay=0.0, eps=eps_, amsgrad=amsgrad, maximize=False)  # fmt: skip
+        return state
+
+    # decoupled decay scales the parameters beside the kernel (equal to round-off): no in-place move for it
+    return GradientTransformation(init, update, step, None if decay and decoupled else apply_)
 
 
 def scale_by_rms(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 
@@ -131,3 +132,83 @@ def test_fused_adams_functional_update_leaves_its_inputs_alone(options) -> None:
     second, _ = rule.update(grad, state, params)
     assert torch.equal(first, second) and not torch.equal(first, torch.zeros_like(first))
     assert all(torch.equal(a, b) for a, b in zip(saved, [grad, params, *(t for t in state if t is not None)]))
+
+
+@pytest.mark.parametrize("options", [dict(lr=1e-3, betas=(0.5, 0.999)), dict(lr=1e-3, weight_decay=0.1),
+                                     dict(lr=1e-3, amsgrad=True), dict(lr=1e-3, betas=(-0.5, 0.999))])  # fmt: skip
+def test_fused_adams_in_place_move_is_bitwise_its_step(options) -> None:
+    start, grads = torch.randn(4000, generator=torch.Generator().manual_seed(8)), gradients(100, 4000, seed=9)
+    rule = agents.make("adam", fused=True, **options)
+    assert rule.moves_in_place
+    moved = start.clone()
+    for g in grads:
+        rule.move_(g.clone(), moved)
+    assert torch.equal(moved, run_rule(agents.make("adam", fused=True, **options), start, grads, True))
+    if options.get("betas", (0.9,))[0] >= 0:
+        assert torch.equal(moved, run_torch(start, grads, fused=True, **options))
+
+
+def test_rules_without_an_in_place_kernel_refuse_to_move_in_place() -> None:
+    for rule in (agents.make("adam", lr=1e-3), agents.make("adamw", lr=1e-3, weight_decay=0.1, fused=True),
+                 agents.make("sgd", lr=1e-2)):  # fmt: skip
+        assert not rule.moves_in_place
+        with pytest.raises(TypeError, match="no in-place move"):
+            rule.move_(torch.zeros(3), torch.zeros(3))
+
+
+def _counted_in_place_moves(monkeypatch, enabled: bool) -> list[str]:
+    """Count the moves train() makes in place; with ``enabled=False`` it makes none (the change is written)."""
+    from minimax.core.match import Match
+    from minimax.training import loop
+
+    made, original = [], Match.move_in_place
+
+    def counted(self, player, move):
+        made.append(player)
+        return original(self, player, move)
+
+    monkeypatch.setattr(Match, "move_in_place", counted)
+    if not enabled:
+        monkeypatch.setattr(loop.Driver, "_in_place", lambda self, player: False)
+    return made
+
+
+@pytest.mark.parametrize("games", [1, 3])
+@pytest.mark.parametrize("schedule", ["alternating:k=1,split=true", "alternating:k=2", "simultaneous"])
+def test_train_makes_fused_moves_in_place_with_the_trajectory_of_written_changes(monkeypatch, games, schedule) -> None:
+    def run(enabled: bool):
+        with monkeypatch.context() as patch:
+            made = _counted_in_place_moves(patch, enabled)
+            task = Normal1D(hidden=8, batch_size=16)
+            game = Game(task) if games == 1 else Game(task, games)
+            env = minimax.GameAECEnv(game, schedule) if games == 1 else VectorGameEnv(game, schedule)
+            rules = {p: agents.make("adam", lr=1e-2, betas=(0.5, 0.999), weight_decay=1e-3, fused=True)
+                     for p in minimax.PLAYERS}  # fmt: skip
+            history = minimax.train(env, rules if games == 1 else rules["generator"], 15, seed=list(range(games))
+                                    if games > 1 else 4, progress=False)  # fmt: skip
+            return env, history, made
+
+    env, history, made = run(True)
+    old_env, old_history, none = run(False)
+    assert none == []
+    # single-mover ticks move in place; a simultaneous tick's two movers wait for each other (written changes)
+    assert len(made) == (0 if schedule == "simultaneous" else 15 * len(env.match.ticks))
+    for p in minimax.PLAYERS:
+        assert torch.equal(env.game.parameters(p), old_env.game.parameters(p))
+    for name in ("generator_loss", "discriminator_loss", "generator_grad_norm", "value"):
+        assert np.array_equal(history[name], old_history[name], equal_nan=True)
+
+
+def test_a_move_in_place_that_goes_non_finite_is_named_and_refused_where_it_cannot_be_made() -> None:
+    env = minimax.GameAECEnv(Game(Normal1D(hidden=4, batch_size=8)), "alternating:k=1")
+    env.reset(seed=0)
+    match = env.match
+    assert match.can_move_in_place("discriminator") and not match.can_move_in_place("generator")
+    with pytest.raises(ValueError, match="cannot move in place now.*only mover"):
+        match.move_in_place("generator", lambda g, p: None)
+    match.move_in_place("discriminator", lambda g, p: p.sub_(1e-3 * g))
+    env._after_step()
+    assert not env.over
+    match.move_in_place("generator", lambda g, p: p.fill_(float("nan")))
+    env._after_step()
+    assert env.over and env.reason == "non-finite action (generator) at step 1"

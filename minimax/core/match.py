@@ -30,7 +30,7 @@ save and restore it without reading private attributes.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,7 +331,20 @@ class Match:
             raise ValueError(f"{player} does not move in this tick (movers: {list(tick.movers)})")
         if player in self.pending:
             raise ValueError(f"{player} already moved in this tick; waiting for {list(self.waiting())}")
-        e = self.evaluation(player)
+        moving, everyone = self._record(player, self.evaluation(player))
+        self._watch_value(3 + PLAYERS.index(player), finite_witness(action, self._wide), moving, everyone)
+        last = len(self.pending) + 1 == len(tick.movers)
+        self.pending[player] = action if last else action.clone()
+        if last:
+            self._apply()
+        self._count(player)
+        if last:
+            self._advance()
+        return last
+
+    def _record(self, player: str, e: Evaluation) -> tuple[torch.Tensor, bool]:
+        """A move's reward, info and loss watch (what every move records before its action); (moving, everyone)."""
+        tick = self.current
         moving = self.moving(player)
         everyone = tick.everyone(player)
         loss = e.losses[player]
@@ -343,17 +356,35 @@ class Match:
         self.last_player = player
         if self._gate is None and not self.pending and self.applies_since_read:
             self._gate = self.alive  # the host has not read the flags since the last move: the device knows who is alive
-        index = PLAYERS.index(player)
-        self._watch_value(1 + index, loss, moving, everyone)
-        self._watch_value(3 + index, finite_witness(action, self._wide), moving, everyone)
-        last = len(self.pending) + 1 == len(tick.movers)
-        self.pending[player] = action if last else action.clone()
-        if last:
-            self._apply()
+        self._watch_value(1 + PLAYERS.index(player), loss, moving, everyone)
+        return moving, everyone
+
+    def can_move_in_place(self, player: str) -> bool:
+        """Whether :meth:`move_in_place` may make ``player``'s move now: it is this tick's only mover, it moves in
+        every game, and the host knows every game alive (no move needs masking)."""
+        tick = self.current
+        return tick.movers == (player,) and not self.pending and self.move_mask(player) is None
+
+    def move_in_place(self, player: str, move: Callable[[torch.Tensor, torch.Tensor], None]) -> None:
+        """``player``'s move made by ``move(gradient, params)`` in place on its ``(N, P)`` parameters (a kernel that
+        moves them itself: :meth:`agents.UpdateRule.move_`), recorded as :meth:`submit` records a move.
+
+        Only where :meth:`can_move_in_place`. The change itself is never written, so the watch reads the new
+        parameters alone: their first non-finite value is reported as a non-finite action (the parameters were
+        finite before it; a sum of finite numbers overflowing would be reported the same way).
+        """
+        if not self.can_move_in_place(player):
+            raise ValueError(f"{player} cannot move in place now: it must be the tick's only mover (movers: "
+                             f"{list(self.current.movers)}), moving in every game, with every game known alive")  # fmt: skip
+        e = self.evaluation(player)
+        moving, everyone = self._record(player, e)
+        params = self.game.parameters(player)
+        with torch.no_grad():
+            move(e.gradients[player], params)
+        self._watch_value(3 + PLAYERS.index(player), finite_witness(params, self._wide), moving, everyone)
+        self.applies_since_read += 1
         self._count(player)
-        if last:
-            self._advance()
-        return last
+        self._advance()
 
     @property
     def _wide(self) -> torch.dtype:

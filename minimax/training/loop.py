@@ -138,6 +138,12 @@ class Driver:
             return rule.step(observation["gradient"], observation["parameters"], moving=moving, in_place=True)
         return self._checked(player, rule.act(observation))
 
+    def _in_place(self, player: str) -> bool:
+        """Whether ``player``'s move of this tick can be made in place by its rule's own kernel (the same move,
+        bitwise, without writing the change: :meth:`minimax.core.match.Match.move_in_place`)."""
+        rule = self.rules[player]
+        return isinstance(rule, UpdateRule) and rule.moves_in_place and self.match.can_move_in_place(player)
+
     def _checked(self, player: str, action: Any) -> torch.Tensor:
         shape = tuple(self.match.game.parameters(player).shape)
         return check_action(self.match.game, player, action, shape if self.env.kind == "vector" else shape[1:])
@@ -154,6 +160,18 @@ class Driver:
                 if recorder is not None:
                     for p in tick.movers:
                         recorder.move(p, match.last_infos[p])
+                if env.over:
+                    return True
+                continue
+            if self.joint is None and len(tick.movers) == 1 and self._in_place(tick.movers[0]):
+                # a rule whose kernel moves the parameters itself (fused Adam), on its own tick: one env step
+                player = tick.movers[0]
+                move = self.rules[player].move_
+                # the rule keeps the state of the vectors it observes: (P,) in a lone game's env, (N, P) for N games
+                match.move_in_place(player, move if env.kind == "vector" else lambda g, p: move(g[0], p[0]))
+                env._after_step()
+                if recorder is not None:
+                    recorder.move(player, match.last_infos[player])
                 if env.over:
                     return True
                 continue
