@@ -97,3 +97,16 @@ def test_the_jax_peers_run_when_jax_is_installed(task: str, games: int) -> None:
             "method": "jax" if games == 1 else "jax-games", "games": games}  # fmt: skip
     result = speed.measure(spec)
     assert result["its_per_s"] > 0 and result["game_its_per_s"] == pytest.approx(games * result["its_per_s"])
+
+
+@pytest.mark.parametrize("games", [1, 2])
+def test_in_place_benchmark_pairs_the_two_paths_and_restores_the_engine(tmp_path, games) -> None:
+    from benchmarks import in_place
+    from minimax.training import loop
+
+    before = loop.Driver._in_place
+    result = in_place.main(["--task", "normal1d-small", "--games", str(games), "--rounds", "2", "--iterations", "3",
+                            "--out", str(tmp_path)])  # fmt: skip
+    assert loop.Driver._in_place is before
+    assert all(len(v) == 2 and all(r > 0 for r in v) for v in result["rates"].values())
+    assert len(result["ratios"]) == 2 and "| normal1d-small |" in (tmp_path / "results.md").read_text()
