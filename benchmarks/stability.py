@@ -223,7 +223,7 @@ def modes_of(env: Any, n: int = 2000) -> dict[str, np.ndarray]:
 
     task = env.game.task
     x = env.game.generate(n, torch.Generator().manual_seed(0)).double().numpy()
-    reports = [mode_report(x[i], task.centers, task.std) for i in range(env.num_envs)]
+    reports = [mode_report(samples, task.centers, task.std) for samples in x]
     return {"modes": np.array([r["modes_covered_1pct"] for r in reports]),
             "high_quality": np.array([r["high_quality_fraction"] for r in reports]),
             "dominant": np.array([int(np.argmax(r["histogram"])) if r["high_quality"] else -1 for r in reports]),
