@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 
+import numpy as np
 import pettingzoo
 import pytest
+import torch
 
 import agents
 import minimax
-from minimax.eval.live import COLLAPSING, CONVERGING, CYCLING, DIVERGING, UNDECIDED, LiveVerdict
+from minimax.eval.live import COLLAPSING, CONVERGING, CYCLING, DIVERGING, UNDECIDED, VERDICTS, LiveVerdict
 from minimax.training.runlog import NOTES, RunLog
 
 
@@ -71,3 +74,64 @@ def test_bad_options_are_refused() -> None:
         LiveVerdict(window=2)
     with pytest.raises(ValueError, match="unknown verdicts"):
         LiveVerdict(stop_on=["converged"])
+
+
+class _Mixture:
+    """A task with modes: eight centres on a ring of radius 2, std 0.02."""
+
+    def __init__(self) -> None:
+        angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
+        self.centers = torch.stack([2 * angles.cos(), 2 * angles.sin()], 1)
+        self.std, self.data_shape = 0.02, (2,)
+
+    def sample_data(self, n, rng, device, dtype):
+        return self.centers[torch.arange(n) % 8].to(dtype) + self.std * torch.randn(n, 2, generator=rng, dtype=dtype)
+
+
+class _Generator:
+    """A game whose generator draws its samples from the listed modes (a share each), or from a wide blur."""
+
+    device = torch.device("cpu")
+
+    def __init__(self) -> None:
+        self.task, self.shares = _Mixture(), {0: 1.0}
+
+    def size(self, player: str) -> int:
+        return 10
+
+    def generate(self, n, rng, games=None):
+        modes = torch.tensor([m for m, share in self.shares.items() for _ in range(round(share * n))], dtype=torch.long)
+        noise = 0.2 * self.task.std * torch.randn(len(modes[:n]), 2, generator=rng, dtype=torch.float64)
+        blur = 3 * torch.randn(n - len(modes[:n]), 2, generator=rng, dtype=torch.float64)  # the rest: far from any mode
+        return torch.cat([self.task.centers[modes[:n]] + noise, blur]).unsqueeze(0)
+
+
+def _judged(live: LiveVerdict, game: _Generator, shares: list[dict[int, float]]) -> tuple[str, str]:
+    for i, share in enumerate(shares):
+        game.shares = share
+        live.snapshots.append(np.full(3, float(i)))
+        verdict = live.judge(game, False)
+    return verdict
+
+
+def test_on_a_task_with_modes_the_modes_decide() -> None:
+    game = _Generator()
+    all_eight = {m: 1 / 8 for m in range(8)}
+    assert _judged(LiveVerdict(window=4), game, [all_eight]) == (CONVERGING,
+                                                                "covers 8 of 8 modes (100% of its samples on them)")
+    two = {0: 0.7, 4: 0.3}  # opposite modes: the spread stays the target's, the modes show the collapse
+    verdict, why = _judged(LiveVerdict(window=4), game, [two, two, two])
+    assert verdict == COLLAPSING and why == "covers 2 of 8 modes, mode 0 holding most"
+    verdict, why = _judged(LiveVerdict(window=4), game, [two, {0: 0.3, 4: 0.7}, two])
+    assert verdict == CYCLING and "hopping" in why
+    # two snapshots are too few to tell a kept mode from a hop; far from every mode, the modes say nothing
+    assert _judged(LiveVerdict(window=4), game, [two, two])[0] == UNDECIDED
+    assert _judged(LiveVerdict(window=4), game, [{}] * 5)[0] != COLLAPSING
+    assert _judged(LiveVerdict(window=4, mode_quality=1.0), game, [{0: 0.95}] * 3)[0] != COLLAPSING
+
+
+def test_the_live_verdict_watches_a_real_mixture_run() -> None:
+    env = pettingzoo.make("aec", "minimax/Ring8-v0", view="torch", batch_size=32, schedule="alternating:k=1")
+    live = LiveVerdict(window=4)
+    minimax.train(env, pair("adam", lr=1e-3), 40, seed=0, progress=False, callbacks=[live], callback_every=5)
+    assert len(live.history) == 8 and len(live.dominant) >= 1 and live.verdict in VERDICTS

@@ -9,6 +9,11 @@ the equilibrium is (a real GAN does not tell):
   ``growth`` x the first half's) with its steps;
 * **collapsing** (tasks with samples): the generated samples' spread, per coordinate, below
   ``collapse_fraction`` of the target's: the generator puts everything in one place;
+* **modes** (tasks with modes: a mixture's ``centers`` and ``std``, where they replace the spread): once at
+  least ``mode_quality`` of the samples lie within 3 std of a mode, the modes decide, as the stability maps
+  classify mixture runs: covering
+  all modes but at most one is *converging*; covering fewer is *collapsing* when the mode holding most samples
+  stayed the same over the last three snapshots, and *cycling* when it hopped (mode hopping);
 * **converging**: the spread around the centre shrinks (the last half's below ``shrink`` x the first half's)
   with the steps between snapshots, or the run is at rest (steps below 1e-9 of its scale);
 * **cycling**: the trajectory turns around its centre (at least ``turns`` turns of its projection on the
@@ -32,6 +37,7 @@ import torch
 
 from minimax.core.players import PLAYERS
 from minimax.eval.analysis import winding
+from minimax.eval.mode_metrics import mode_report
 
 CONVERGING, CYCLING, DIVERGING, COLLAPSING, UNDECIDED = "converging", "cycling", "diverging", "collapsing", "undecided"
 VERDICTS = (CONVERGING, CYCLING, DIVERGING, COLLAPSING, UNDECIDED)
@@ -42,14 +48,17 @@ class LiveVerdict:
 
     def __init__(self, window: int = 20, shrink: float = 0.9, growth: float = 1.1, turns: float = 1.0,
                  collapse_fraction: float = 0.1, samples: int = 512, stop_on: Iterable[str] = (),
-                 log: Any = None, bar: Any = None) -> None:  # fmt: skip
+                 log: Any = None, bar: Any = None, mode_quality: float = 0.1) -> None:  # fmt: skip
         if window < 4:
             raise ValueError(f"window must be at least 4 snapshots, got {window}")
         unknown = set(stop_on) - set(VERDICTS)
         if unknown:
             raise ValueError(f"stop_on names unknown verdicts {sorted(unknown)}; expected some of {list(VERDICTS)}")
         self.window, self.shrink, self.growth, self.turns = window, shrink, growth, turns
-        self.collapse_fraction, self.samples = collapse_fraction, samples
+        if not 0.0 <= mode_quality <= 1.0:
+            raise ValueError(f"mode_quality must be a share in [0, 1], got {mode_quality}")
+        self.collapse_fraction, self.samples, self.mode_quality = collapse_fraction, samples, mode_quality
+        self.dominant: list[int] = []  # per snapshot on a task with modes: the mode holding most samples (-1: none)
         self.stop_on, self.log, self.bar = frozenset(stop_on), log, bar
         self.snapshots: list[np.ndarray] = []
         self.history: list[tuple[int, str]] = []
@@ -102,9 +111,20 @@ class LiveVerdict:
         last = self.snapshots[-1]
         if diverged or not np.isfinite(last).all():
             return DIVERGING, "a loss or a parameter is not finite"
-        spread = self._collapse(game)
+        modes = self._modes(game)
+        spread = self._collapse(game) if modes is None else None  # the modes say more than the spread
         if spread is not None and spread < self.collapse_fraction:
             return COLLAPSING, f"generated spread {spread:.3g} x the target's"
+        if modes is not None:
+            covered, k, quality = modes
+            if quality >= self.mode_quality:
+                if covered >= k - 1:
+                    return CONVERGING, f"covers {covered} of {k} modes ({quality:.0%} of its samples on them)"
+                recent = self.dominant[-3:]
+                if len(recent) == 3 and min(recent) >= 0:
+                    if len(set(recent)) == 1:
+                        return COLLAPSING, f"covers {covered} of {k} modes, mode {recent[-1]} holding most"
+                    return CYCLING, f"covers {covered} of {k} modes, the one holding most hopping ({recent})"
         if len(self.snapshots) < self.window:
             return UNDECIDED, f"{len(self.snapshots)} of {self.window} snapshots"
         points = np.stack(self.snapshots[-self.window :])
@@ -143,6 +163,22 @@ class LiveVerdict:
             self._target_spread = data.reshape(self.samples, -1).std(0).numpy()
         ratio = generated.std(0).numpy() / np.maximum(self._target_spread, 1e-12)
         return float(np.median(ratio))
+
+
+    def _modes(self, game: Any) -> tuple[int, int, float] | None:
+        """(modes covered, modes, high-quality share) of game 0's samples on a task with modes, noting the
+        dominant mode; None on other tasks or when a sample is not finite."""
+        task = getattr(game, "task", None)
+        centers, std = getattr(task, "centers", None), getattr(task, "std", None)
+        if centers is None or std is None or not callable(getattr(game, "generate", None)):
+            return None
+        rng = torch.Generator(game.device).manual_seed(0)
+        generated = game.generate(self.samples, rng, games=[0])[0].reshape(self.samples, -1).to("cpu", torch.float64)
+        if not torch.isfinite(generated).all():
+            return None
+        report = mode_report(generated.numpy(), torch.as_tensor(centers).cpu().numpy(), std)
+        self.dominant.append(int(np.argmax(report["histogram"])) if report["high_quality"] else -1)
+        return report["modes_covered_1pct"], report["modes"], report["high_quality_fraction"]
 
 
 def _plane(points: np.ndarray) -> np.ndarray:
