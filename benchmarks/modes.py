@@ -14,6 +14,8 @@ networks are Grid25's). Methods, each a small named config (``--methods``):
     k5             minimax loss, 5 discriminator steps per generator step ("alternating:k=5"; the
                    cheap stand-in for an unrolled/near-optimal discriminator)
     pacgan2        the gan config with a packed discriminator, pack=2 (Lin et al. 2018)
+    pacgan3        the same, pack=3
+    pacgan4        the same, pack=4
     optimistic     minimax loss, simultaneous moves (Parallel env), optimistic Adam per player
     consensus      minimax loss, Parallel env, consensus (gamma <--gamma>) scaled by RMSProp
     rmsprop        minimax loss, Parallel env, RMSProp per player (SGA's baseline)
@@ -75,6 +77,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 import agents  # noqa: E402
 import minimax  # noqa: E402
+from minimax.training import checkpoint as ckpt  # noqa: E402
 from minimax.render import panels  # noqa: E402
 from benchmarks.reporting import atomic_write, markdown_table, mean_std, save_figure, save_json  # noqa: E402
 from minimax.eval.mode_metrics import TARGET_HIGH_QUALITY_2D, mode_report  # noqa: E402
@@ -104,25 +107,41 @@ class Method:
     rule: str  # "adam", "optimistic-adam", "rmsprop", or a joint rule: "consensus", "sga", "extragradient"
     betas: tuple[float, float] = (0.5, 0.999)
     pack: int = 1
-    reference: dict[str, str] = field(default_factory=dict, hash=False)
+    reference: dict[str, str] = field(default_factory=dict, hash=False)  # task -> published modes covered
+    reference_quality: dict[str, str] = field(default_factory=dict, hash=False)  # task -> published high quality %
+    reference_kl: dict[str, str] = field(default_factory=dict, hash=False)  # task -> published reverse KL
 
     @property
     def joint(self) -> bool:
         return self.rule in ("consensus", "sga", "extragradient")
 
 
+#: PacGAN's Table 1 (../shared/ANCHORS.md), per packing: task -> (modes covered, high quality %, reverse KL)
+PACGAN_TABLE1 = {1: {"ring8": ("6.3", "98.2", "0.45"), "grid25": ("17.3", "94.8", "0.70")},
+                 2: {"ring8": ("7.9", "95.6", "0.07"), "grid25": ("23.8", "91.3", "0.13")},
+                 3: {"ring8": ("7.8", "97.7", "0.10"), "grid25": ("24.6", "94.2", "0.06")},
+                 4: {"ring8": ("7.8", "95.9", "0.07"), "grid25": ("24.8", "93.6", "0.04")}}  # fmt: skip
+
+
+def _pacgan(pack: int) -> dict[str, dict[str, str]]:
+    """The Method reference fields of PacGAN's row for this packing (1: their plain GAN)."""
+    table = PACGAN_TABLE1[pack]
+    return {name: {task: row[j] for task, row in table.items()}
+            for j, name in enumerate(("reference", "reference_quality", "reference_kl"))}  # fmt: skip
+
+
 def methods(r1: float, gamma: float) -> dict[str, Method]:
-    gan_ref = {"ring8": "6.3", "grid25": "17.3"}
     return {m.name: m for m in (
-        Method("gan", "GAN (minimax, k=1, Adam)", "minimax", "alternating:k=1", "adam", reference=gan_ref),
+        Method("gan", "GAN (minimax, k=1, Adam)", "minimax", "alternating:k=1", "adam", **_pacgan(1)),
         Method("ns", "non-saturating (k=1, Adam)", "non-saturating", "alternating:k=1", "adam"),
         Method("wgan-gp", "WGAN-GP (gp=10, k=5, Adam β=(0.5, 0.9))", "wasserstein:gp=10", "alternating:k=5", "adam",
                betas=(0.5, 0.9)),
         Method("r1", f"non-saturating + R1 (γ={r1:g}, k=1, Adam)", f"non-saturating:r1={r1:g}", "alternating:k=1",
                "adam"),
         Method("k5", "GAN, k=5 D steps (Adam)", "minimax", "alternating:k=5", "adam"),
-        Method("pacgan2", "PacGAN2 (GAN, pack=2)", "minimax", "alternating:k=1", "adam", pack=2,
-               reference={"ring8": "7.9", "grid25": "23.8"}),
+        Method("pacgan2", "PacGAN2 (GAN, pack=2)", "minimax", "alternating:k=1", "adam", pack=2, **_pacgan(2)),
+        Method("pacgan3", "PacGAN3 (GAN, pack=3)", "minimax", "alternating:k=1", "adam", pack=3, **_pacgan(3)),
+        Method("pacgan4", "PacGAN4 (GAN, pack=4)", "minimax", "alternating:k=1", "adam", pack=4, **_pacgan(4)),
         Method("optimistic", "optimistic Adam (simultaneous)", "minimax", None, "optimistic-adam"),
         Method("consensus", f"consensus (γ={gamma:g}) + RMSProp", "minimax", None, "consensus",
                reference={"ring8": "all 8 (fig.)"}),
@@ -249,6 +268,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                           "networks and rules (one thread); pool: one process per run (--workers)")
     run.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                      help="pool: runs in parallel (one thread each)")
+    run.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
+                     help="lockstep: checkpoint each group every N iterations (in OUT/checkpoints), its evaluations beside")
+    run.add_argument("--resume", action="store_true", help="lockstep: continue every group from its newest checkpoint")
+    run.add_argument("--hours", type=float, default=None,
+                     help="lockstep: stop (checkpointed) after this many hours; --resume goes on from there")
     run.add_argument("--out", type=Path, default=Path("results/modes"))
     run.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
@@ -261,7 +285,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.seeds = args.seeds if args.seeds is not None else (10 if args.full else 2)
     args.lr = args.lr if args.lr is not None else (1e-4 if args.full else 1e-3)
     for name in ("seeds", "iterations", "samples", "evaluations", "workers", "batch_size", "noise_dim", "hidden",
-                 "depth", "d_hidden", "d_depth", "d_maxout"):
+                 "depth", "d_hidden", "d_depth", "d_maxout", "checkpoint_every"):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -269,6 +293,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--snapshots must be fractions in (0, 1], got {args.snapshots}")
     if args.lr <= 0 or args.r1 < 0 or args.gamma < 0:
         p.error("--lr must be > 0, --r1 and --gamma >= 0")
+    if args.hours is not None and not args.hours > 0:
+        p.error(f"--hours must be > 0, got {args.hours}")
+    if args.engine == "pool" and (args.checkpoint_every or args.resume or args.hours):
+        p.error("--checkpoint-every, --resume and --hours are for --engine lockstep")
+    if args.hours is not None and not args.checkpoint_every:
+        p.error("--hours stops the groups where they are: give --checkpoint-every too, so that --resume can go on")
     return args
 
 
@@ -354,10 +384,41 @@ def group_key(task: str, method: Method) -> tuple:
     return task, method.pack, method.rule, method.betas, method.schedule is None
 
 
+EVALUATIONS = "modes benchmark evaluations"  # the kind of a group's evaluations file (checkpoint layout, no pickles)
+
+
+def group_directory(out: Path, task: str, group: list[Method]) -> Path:
+    """Where one group of games in lockstep keeps its checkpoints and its evaluations (``--checkpoint-every``)."""
+    return out / "checkpoints" / "-".join([task, *(m.name for m in group)])
+
+
+def load_evaluations(path: Path, up_to: int) -> dict[str, Any]:
+    """A group's evaluations up to iteration ``up_to`` (later ones are made again on resume); checked as a
+    checkpoint is, so a damaged or foreign file is a CheckpointError, never code run."""
+    saved = ckpt.load_record(path, EVALUATIONS)
+    curves, samples, latest = saved.get("curves"), saved.get("samples"), saved.get("latest")
+    if not (isinstance(curves, list) and isinstance(samples, list) and isinstance(latest, list)):
+        raise ckpt.CheckpointError(path, "evaluations without their curves, samples and latest reports")
+    kept = []
+    for curve in curves:
+        keep = [j for j, i in enumerate(curve["iteration"]) if i <= up_to]
+        kept.append({k: [v[j] for j in keep] for k, v in curve.items()})
+    shots = [{int(i): np.asarray(x) for i, x in game.items() if int(i) <= up_to} for game in samples]
+    return {"curves": kept, "samples": shots, "latest": latest, "train_s": float(saved.get("train_s", 0.0))}
+
+
 def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: int, lr: float, gamma: float,
-                 options: dict[str, Any], n_samples: int, evaluations: int, snapshots: list[float]) -> list[dict[str, Any]]:
+                 options: dict[str, Any], n_samples: int, evaluations: int, snapshots: list[float],
+                 directory: Path | None = None, checkpoint_every: int | None = None, resume: bool = False,
+                 deadline: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Every (method, seed) of one group as a game of one vector env: per-game losses and schedules, each game
-    the lone run ``run`` makes with its seed (to round-off), measured the same way."""
+    the lone run ``run`` makes with its seed (to round-off), measured the same way.
+
+    With a ``directory``, the group checkpoints there every ``checkpoint_every`` iterations (and when it
+    stops), its evaluations beside; ``resume`` continues from the newest checkpoint (a resumed group is the
+    uninterrupted one: evaluations draw from their own streams). At ``deadline`` (a ``time.time()``) the group
+    checkpoints and stops: its runs come back with ``complete`` False and the iterations they reached.
+    """
     torch.set_num_threads(1)
     jobs = [(m, seed) for m in group for seed in seeds]
     first = group[0]
@@ -371,7 +432,8 @@ def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: i
     curves = [{"iteration": [], **{m: [] for m in HEADLINE}} for _ in jobs]
     samples: list[dict[int, np.ndarray]] = [{} for _ in jobs]
     latest: list[dict[str, Any]] = [{} for _ in jobs]
-    spent = {"eval": 0.0}
+    spent = {"eval": 0.0, "before": 0.0, "start": 0.0}  # evaluation s (this sitting), training s (earlier sittings)
+    evaluations_file = directory / "evaluations.ckpt" if directory is not None else None
 
     def measure(iteration: int) -> None:
         start = time.perf_counter()
@@ -388,16 +450,69 @@ def run_lockstep(task: str, group: list[Method], seeds: list[int], iterations: i
             latest[i] = report
         spent["eval"] += time.perf_counter() - start
 
+    def record() -> None:
+        """The evaluations so far and the training seconds of every sitting, beside the checkpoints."""
+        trained = spent["before"] + time.perf_counter() - spent["start"] - spent["eval"]
+        ckpt.save_record(evaluations_file, {"curves": curves, "latest": latest, "train_s": trained,
+                                            "samples": [{str(i): x for i, x in game.items()} for game in samples]},
+                         EVALUATIONS)  # fmt: skip
+
+    points = set(curve_at) | set(shots_at)
+
+    def callback(iteration: int, env: Any, history: Any) -> None:
+        if iteration in points:
+            measure(iteration)
+        if evaluations_file is not None:
+            record()
+
+    rules = make_agents(first, lr, gamma)
     env.reset(seed=[seed for _, seed in jobs])
-    measure(0)
-    start = time.perf_counter()
-    history = minimax.train(env, make_agents(first, lr, gamma), iterations, seed=[seed for _, seed in jobs],
-                            progress=False, callbacks=[lambda i, env, h: measure(i)],
-                            callback_at=sorted(set(curve_at) | set(shots_at)))  # fmt: skip
-    wall = (time.perf_counter() - start - spent["eval"]) / len(jobs)  # each game's share
+    restored = ckpt.load_latest(directory) if directory is not None and directory.exists() else None
+    if restored is not None and not resume:
+        raise SystemExit(f"{directory} already holds a checkpoint ({restored.path.name}): pass --resume to continue "
+                         "it, or remove the folder to start afresh")  # fmt: skip
+    if restored is None:
+        if evaluations_file is not None and evaluations_file.exists():
+            evaluations_file.unlink()  # a fresh start: evaluations of an earlier attempt must not mix in
+        measure(0)
+    else:
+        ckpt.restore(env, rules, restored)
+        saved = load_evaluations(evaluations_file, restored.iteration)
+        curves[:], samples[:], latest[:] = saved["curves"], saved["samples"], saved["latest"]
+        spent["before"] = saved["train_s"]
+        if restored.iteration in points and restored.iteration not in curves[0]["iteration"]:
+            measure(restored.iteration)  # interrupted between the checkpoint and its evaluation
+    stop = None if deadline is None else (lambda: time.time() >= deadline)
+    due = points | (set(range(checkpoint_every, iterations + 1, checkpoint_every)) if checkpoint_every else set())
+    spent["start"], spent["eval"] = time.perf_counter(), 0.0
+    history = minimax.train(env, rules, iterations, seed=None if restored is not None else [seed for _, seed in jobs],
+                            progress=False, callbacks=[callback], callback_at=sorted(due), checkpoint_dir=directory,
+                            checkpoint_every=checkpoint_every, resume=restored is not None, stop=stop)  # fmt: skip
+    trained = spent["before"] + time.perf_counter() - spent["start"] - spent["eval"]
+    wall = trained / len(jobs)  # each game's share, over every sitting
+    complete = not history.settings.get("stopped", False)
     return [{"task": task, "method": m.name, "seed": seed, "iterations": history.iterations, "wall_time": wall,
              "diverged": bool(history.terminated[i]), "reason": history.reasons()[i], "final": latest[i],
-             "curve": curves[i], "samples": samples[i]} for i, (m, seed) in enumerate(jobs)]  # fmt: skip
+             "curve": curves[i], "samples": samples[i], "complete": complete, "of": iterations,
+             "resumed_at": history.settings.get("resumed_at", [])} for i, (m, seed) in enumerate(jobs)]  # fmt: skip
+
+
+def waiting(task: str, group: list[Method], seeds: int, iterations: int, directory: Path | None) -> list[dict[str, Any]]:
+    """The runs of a group not played in this sitting (out of time): where their newest checkpoint left them."""
+    restored = ckpt.latest(directory) if directory is not None and directory.exists() else None
+    reached = 0 if restored is None else int(restored.stem.split("-")[-1])
+    return [{"task": task, "method": m.name, "seed": seed, "iterations": reached, "of": iterations, "complete": False}
+            for m in group for seed in range(seeds)]  # fmt: skip
+
+
+def how_far(unfinished: list[dict[str, Any]]) -> str:
+    """One line per group not finished: the iterations it reached of its budget (``--resume`` goes on)."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in unfinished:
+        groups.setdefault((r["task"], r["iterations"], r["of"]), []).append(r)
+    lines = [f"- {task} · {', '.join(sorted({r['method'] for r in rs}))}: {reached:,} of {total:,} iterations "
+             f"({reached / total:.1%}), {len(rs)} games" for (task, reached, total), rs in groups.items()]  # fmt: skip
+    return "Not finished (checkpointed; `--resume` goes on from there):\n" + "\n".join(lines) + "\n"
 
 
 def floor(task: str, options: dict[str, Any], n: int, seeds: int) -> list[dict[str, Any]]:
@@ -412,8 +527,8 @@ def floor(task: str, options: dict[str, Any], n: int, seeds: int) -> list[dict[s
 
 
 def table(task: str, k: int, chosen: list[Method], runs: list[dict], floors: list[dict]) -> tuple[str, list[dict]]:
-    header = ["method", f"modes covered (of {k})", "published", "modes ≥1% share", "high quality %", "reverse KL",
-              "train s", "diverged"]
+    header = ["method", f"modes covered (of {k})", "published", "modes ≥1% share", "high quality %", "published",
+              "reverse KL", "published", "train s", "diverged"]
     rows, summary = [], []
     for method in chosen:
         mine = [r for r in runs if r["task"] == task and r["method"] == method.name]
@@ -421,19 +536,21 @@ def table(task: str, k: int, chosen: list[Method], runs: list[dict], floors: lis
         rows.append([
             method.label, mean_std([f["modes_covered"] for f in final]), method.reference.get(task, "—"),
             mean_std([f["modes_covered_1pct"] for f in final]),
-            mean_std([100 * f["high_quality_fraction"] for f in final]), mean_std([f["reverse_kl"] for f in final]),
+            mean_std([100 * f["high_quality_fraction"] for f in final]), method.reference_quality.get(task, "—"),
+            mean_std([f["reverse_kl"] for f in final]), method.reference_kl.get(task, "—"),
             mean_std([r["wall_time"] for r in mine], 2), f"{sum(r['diverged'] for r in mine)}/{len(mine)}",
         ])  # fmt: skip
         summary.append({
             "task": task, "method": method.name, "label": method.label, "runs": len(mine),
             "published_modes": method.reference.get(task),
+            "published_high_quality": method.reference_quality.get(task), "published_reverse_kl": method.reference_kl.get(task),
             **{f"{m}_mean": float(np.mean([f[m] for f in final])) for m in (*HEADLINE, "modes_covered_1pct")},
             **{f"{m}_std": float(np.std([f[m] for f in final], ddof=1)) if len(final) > 1 else 0.0 for m in HEADLINE},
         })  # fmt: skip
     rows.append(["floor (target sample)", mean_std([f["modes_covered"] for f in floors]), "—",
                  mean_std([f["modes_covered_1pct"] for f in floors]),
-                 mean_std([100 * f["high_quality_fraction"] for f in floors]),
-                 mean_std([f["reverse_kl"] for f in floors]), "", ""])  # fmt: skip
+                 mean_std([100 * f["high_quality_fraction"] for f in floors]), "—",
+                 mean_std([f["reverse_kl"] for f in floors]), "—", "", ""])  # fmt: skip
     return markdown_table(header, rows), summary
 
 
@@ -502,16 +619,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     args.evaluations, args.snapshots)
 
     runs: list[dict] = []
+    out = args.out
     start = time.perf_counter()
     if args.engine == "lockstep":
         groups: dict[tuple, list[Method]] = {}
         for task in args.task:
             for m in chosen:
                 groups.setdefault(group_key(task, m), []).append(m)
+        keep = args.checkpoint_every is not None or args.resume
+        deadline = None if args.hours is None else time.time() + 3600 * args.hours
         for key, members in tqdm(list(groups.items()), desc="groups of games in lockstep", disable=args.no_progress):
             task = key[0]
+            directory = group_directory(out, task, members) if keep else None
+            if deadline is not None and time.time() >= deadline:  # out of time: the group waits for --resume
+                runs += waiting(task, members, args.seeds, iterations_for(args, task), directory)
+                continue
             runs += run_lockstep(task, members, list(range(args.seeds)), iterations_for(args, task), args.lr,
-                                 args.gamma, options, args.samples, args.evaluations, args.snapshots)  # fmt: skip
+                                 args.gamma, options, args.samples, args.evaluations, args.snapshots, directory,
+                                 args.checkpoint_every, args.resume, deadline)  # fmt: skip
         engine = f"games in lockstep ({len(groups)} vector env(s), one thread; train s: each game's share)"
     elif args.workers == 1:  # in this process: no start-up cost, easier to debug
         for job in tqdm(jobs, desc="runs", disable=args.no_progress):
@@ -524,15 +649,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.engine == "pool":
         engine = f"a process pool ({args.workers} worker(s), one run each)"
     elapsed = time.perf_counter() - start
+    unfinished = [r for r in runs if not r.get("complete", True)]
+    runs = [r for r in runs if r.get("complete", True)]
 
-    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     sections, summaries, tasks_info, floors_of = [], [], {}, {}
     for task in args.task:
         target = pettingzoo.make("aec", TASKS[task], view="torch", **env_options(task, options)).game.task
         centers, k = target.centers.numpy(), len(target.centers)
         floors = floor(task, options, args.samples, args.seeds)
-        text, summary = table(task, k, chosen, runs, floors)
+        done = [m for m in chosen if any(r["task"] == task and r["method"] == m.name for r in runs)]
+        if not done:
+            continue
+        text, summary = table(task, k, done, runs, floors)
         info = target.describe()
         title = (f"### {task}: {k} Gaussians, std {target.std:g}; G {info['generator']}, D {info['discriminator']}, "
                  f"noise dim {target.noise_dim}, batch {target.batch_size}; {iterations_for(args, task)} iterations, "
@@ -541,11 +670,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summaries += summary
         tasks_info[task] = info
         floors_of[task] = floors
-        plot_samples(out / f"samples_{task}.png", task, chosen, runs, centers, target.std)
-        plot_coverage(out / f"coverage_{task}.png", task, k, chosen, runs)
+        plot_samples(out / f"samples_{task}.png", task, done, runs, centers, target.std)
+        plot_coverage(out / f"coverage_{task}.png", task, k, done, runs)
     note = ("Published: PacGAN Table 1 (their networks, 400k iterations at lr 1e-4) and The Numerics of GANs "
             "(consensus, ring, a figure); not the same networks or budget as these runs.")
     report = "\n".join(sections) + f"\n{note}\nAll runs: {elapsed:.0f} s wall, played as {engine}.\n"
+    if unfinished:
+        report += "\n" + how_far(unfinished)
     print(report)
     atomic_write(out / "results.md", report.encode())
     save_json(out / "results.json", {
@@ -554,10 +685,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "betas": m.betas, "pack": m.pack, "published_modes": m.reference} for m in chosen},
         "floor": floors_of, "summary": summaries,
         "runs": [{k: v for k, v in r.items() if k != "samples"} for r in runs],
+        "unfinished": [{k: v for k, v in r.items() if k != "samples"} for r in unfinished],
     })  # fmt: skip
-    figures = ", ".join(f"samples_{t}.png, coverage_{t}.png" for t in args.task)
+    figures = ", ".join(f"samples_{t}.png, coverage_{t}.png" for t in args.task if t in tasks_info)
     print(f"wrote {out}/results.md, results.json, {figures}")
-    return {"summary": summaries, "floor": floors_of, "runs": runs, "elapsed": elapsed}
+    return {"summary": summaries, "floor": floors_of, "runs": runs, "elapsed": elapsed, "unfinished": unfinished}
 
 
 if __name__ == "__main__":

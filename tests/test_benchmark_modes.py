@@ -23,6 +23,7 @@ def test_modes_benchmark_writes_its_results(tmp_path, capsys) -> None:
     printed = capsys.readouterr().out
     assert "| PacGAN2 (GAN, pack=2) | " in printed and "| floor (target sample) | 8 | — | 8 |" in printed
     assert "| 7.9 |" in printed and "| all 8 (fig.) |" in printed  # published numbers next to ours
+    assert "| 95.6 |" in printed and "| 0.07 |" in printed  # PacGAN2: high quality % and reverse KL
     for name in ("results.json", "results.md", "samples_ring8.png", "coverage_ring8.png"):
         assert (out / name).stat().st_size > 0, name
     data = json.loads((out / "results.json").read_text())
@@ -46,7 +47,8 @@ def test_modes_benchmark_refuses_unknown_methods() -> None:
         modes.parse_args(["--methods", "gan", "wgan"])
     args = modes.parse_args(["--full"])
     assert args.seeds == 10 and args.lr == 1e-4 and set(args.task) == {"ring8", "grid25", "grid16"}
-    assert len(args.methods) == 11 and modes.iterations_for(args, "grid25") == 400_000
+    assert len(args.methods) == 13 and modes.iterations_for(args, "grid25") == 400_000
+    assert {"pacgan3", "pacgan4"} <= set(args.methods)
 
 
 def test_the_4x4_grid_runs_sgas_claim_rmsprop_against_sga(tmp_path, capsys) -> None:
@@ -101,3 +103,34 @@ def test_extra_rmsprop_steps_from_the_extrapolated_point() -> None:
         expected, _ = rms[p].update(xi_half[p], states[p], theta[p])
         torch.testing.assert_close(delta[p], expected)
         assert not torch.equal(delta[p], rms[p].update(xi[p], rms[p].init(theta[p]), theta[p])[0])
+
+
+def test_a_checkpointed_study_stopped_by_its_hours_resumes_to_the_uninterrupted_one(tmp_path, monkeypatch, capsys) -> None:
+    import itertools
+
+    common = ["--methods", "gan", "ns", "consensus", "--seeds", "2", "--iterations", "8", "--samples", "200",
+              "--evaluations", "4", "--snapshots", "0.5", "1", "--no-progress", *TINY]  # fmt: skip
+    whole = modes.main([*common, "--out", str(tmp_path / "whole")])
+    out = str(tmp_path / "sittings")
+    clock = itertools.count()  # each reading of the clock one second later: the deadline falls within the first group
+    with monkeypatch.context() as patch:
+        patch.setattr(modes.time, "time", lambda: float(next(clock)))
+        first = modes.main([*common, "--out", out, "--checkpoint-every", "2", "--hours", str(12 / 3600)])
+    reached = {r["iterations"] for r in first["unfinished"]}
+    assert first["unfinished"] and max(reached) < 8 and "Not finished (checkpointed" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="pass --resume"):
+        modes.main([*common, "--out", out, "--checkpoint-every", "2"])
+    again = modes.main([*common, "--out", out, "--checkpoint-every", "2", "--resume"])
+    assert again["unfinished"] == [] and len(again["runs"]) == len(whole["runs"]) == 6
+    assert any(r["resumed_at"] for r in again["runs"])
+    for mine, theirs in zip(sorted(again["runs"], key=lambda r: (r["method"], r["seed"])),
+                            sorted(whole["runs"], key=lambda r: (r["method"], r["seed"]))):  # fmt: skip
+        assert mine["curve"] == theirs["curve"] and mine["final"] == theirs["final"]
+        assert sorted(mine["samples"]) == sorted(theirs["samples"])
+        assert all(np.array_equal(mine["samples"][i], theirs["samples"][i]) for i in mine["samples"])
+
+
+def test_modes_benchmark_refuses_hours_without_checkpoints(capsys) -> None:
+    with pytest.raises(SystemExit):
+        modes.parse_args(["--hours", "1"])
+    assert "--hours stops the groups where they are" in capsys.readouterr().err
