@@ -49,6 +49,8 @@ rate; they are not reproductions of those numbers. The ring with PacGAN's networ
     python -m benchmarks.modes --full           # both tasks, every method, 10 seeds, lr 1e-4, the literature's
                                                 # iterations (ring8 50k as Numerics of GANs, grid25 400k as
                                                 # PacGAN): CPU-days at PacGAN's widths; shrink with --iterations
+    python -m benchmarks.modes --full --checkpoint-every 1000 --hours 8   # a sitting of 8 hours, checkpointed;
+    python -m benchmarks.modes --full --checkpoint-every 1000 --hours 8 --resume   # the next, until done
 
 Writes results/modes/ (or --out): results.md, results.json, and per task samples_<task>.png
 (generated samples over the modes at chosen iterations, one row per method, first seed) and
